@@ -1,0 +1,164 @@
+"""The command line: ``python -m fer predict|evaluate|train``."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+    from .training import TrainConfig, train
+    cfg = TrainConfig(data=args.data, val=args.val, test=args.test or [], out=args.out, image_size=args.image_size,
+                      epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                      resume=args.resume, limit_per_class=args.limit_per_class, seed=args.seed,
+                      patience=args.patience,
+                      command="python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    meta = train(cfg)
+    print(json.dumps({"out": args.out, "val": {k: v["accuracy"] for k, v in meta["metrics"]["val"].items()},
+                      "test": {k: v["accuracy"] for k, v in meta["metrics"].get("test", {}).items()}}))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .detection import DetectorSettings, FaceDetector
+    from .imageio import ImageError, read_image
+    from .model import load_classifier
+    from .pipeline import FramePipeline
+    clf = load_classifier(args.model)
+    settings = DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
+                                min_size=args.min_size)
+    pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip)
+    results = []
+    for path in args.images:
+        try:
+            frame = read_image(path)
+            res = pipe.analyse_whole(frame) if args.no_detect else pipe.analyse(frame)
+            results.append({"path": path, "faces": [f.to_dict() for f in res.faces]})
+        except ImageError as e:
+            results.append({"path": path, "faces": [], "error": str(e)})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['path']}: ERROR {r['error']}")
+                continue
+            print(f"{r['path']}: {len(r['faces'])} face(s)")
+            for i, f in enumerate(r["faces"]):
+                probs = "  ".join(f"{c[:3]} {p:4.0%}" for c, p in f["probabilities"].items())
+                print(f"  [{i}] box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
+    return 1 if results and all("error" in r for r in results) else 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from .data import load_image_set
+    from .evaluation import confusion_image, report
+    from .model import load_classifier
+    clf = load_classifier(args.model)
+    t0 = time.perf_counter()
+    s = load_image_set(args.data, clf.input_size, classes=clf.classes)
+    probs = clf.predict(s.images, flip=args.flip)
+    r = report(s.labels, probs.argmax(1), clf.classes).to_dict()
+    r["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    r["model"] = clf.info.name
+    r["flip"] = args.flip
+    r["skipped_classes"] = s.unknown_classes
+    r["unreadable_files"] = s.unreadable
+    if len(s.roots) > 1:
+        pred = probs.argmax(1)
+        r["per_root_accuracy"] = {root: float((pred[s.root_index == i] == s.labels[s.root_index == i]).mean())
+                                  for i, root in enumerate(s.roots)}
+    if args.confusion_png:
+        import cv2
+        cv2.imwrite(args.confusion_png, confusion_image(r["confusion"], r["classes"]))
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(f"model {r['model']} on {', '.join(s.roots)}: n={r['n']}  accuracy {r['accuracy']:.2%}  "
+          f"macro F1 {r['macro_f1']:.3f}  ({r['wall_seconds']} s)")
+    print(f"{'class':>10} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>6}")
+    for c, m in r["per_class"].items():
+        print(f"{c:>10} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:6d}")
+    print("confusion (rows true, columns predicted):")
+    print(" " * 10 + "".join(f"{c[:6]:>7}" for c in r["classes"]))
+    for c, row in zip(r["classes"], r["confusion"]):
+        print(f"{c:>10}" + "".join(f"{v:7d}" for v in row))
+    for k, n in s.unknown_classes.items():
+        print(f"skipped: class folder {k} ({n} images) is not one of the model's classes {clf.classes}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+    from .shipping import ship
+    meta = ship(args.model_dir, args.calibration, args.val, args.test)
+    figs = {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
+    print(json.dumps({"model": args.model_dir, "litert_accuracy": figs}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fer", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model on folder-per-class data")
+    t.add_argument("--data", action="append", required=True, help="a folder-per-class root (repeat to mix roots)")
+    t.add_argument("--val", action="append", required=True, help="validation root(s): selection and early stopping")
+    t.add_argument("--test", action="append", help="test root(s): evaluated once at the end, never used to select")
+    t.add_argument("--out", required=True, help="output folder, e.g. models/my_model")
+    t.add_argument("--image-size", type=int, default=48)
+    t.add_argument("--epochs", type=int, default=40)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine schedule)")
+    t.add_argument("--patience", type=int, default=12, help="early stopping patience in epochs (on val accuracy)")
+    t.add_argument("--seed", type=int, default=1337)
+    t.add_argument("--limit-per-class", type=int, help="use at most this many images per class (smoke runs)")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    t.set_defaults(func=_train)
+
+    pr = sub.add_parser("predict", help="find and classify the faces in images")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--json", action="store_true", help="print one JSON list, an entry per image")
+    pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face crop")
+    pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
+    pr.add_argument("--flip", action="store_true", help="average each face with its mirror image")
+    pr.add_argument("--scale-factor", type=float, default=1.15)
+    pr.add_argument("--min-neighbors", type=int, default=5)
+    pr.add_argument("--min-size", type=int, default=48, help="smallest face side in pixels")
+    pr.set_defaults(func=_predict)
+
+    ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
+    ev.add_argument("data", nargs="+", help="folder-per-class root(s)")
+    ev.add_argument("--model")
+    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--flip", action="store_true", help="average each face with its mirror image")
+    ev.add_argument("--confusion-png", help="also save the confusion matrix as this image")
+    ev.set_defaults(func=_evaluate)
+
+    ex = sub.add_parser("export", help="write a model folder's LiteRT file and measure it")
+    ex.add_argument("model_dir")
+    ex.add_argument("--calibration", action="append", required=True, help="training root(s) for int8 calibration")
+    ex.add_argument("--val", action="append", required=True)
+    ex.add_argument("--test", action="append")
+    ex.set_defaults(func=_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .data import ImageSetError
+    from .model import ModelError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ModelError, ImageSetError, FileNotFoundError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The one home of class order, colours, default sizes and thresholds."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: FER2013's seven expressions, in the order the shipped model outputs them.
+CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+#: Folder names other data sets use for our classes (matched case-insensitively).
+CLASS_ALIASES: dict[str, str] = {
+    "anger": "angry", "angry": "angry", "mad": "angry",
+    "disgust": "disgust", "disgusted": "disgust", "disgusting": "disgust",
+    "fear": "fear", "fearful": "fear", "afraid": "fear", "scared": "fear",
+    "happy": "happy", "happiness": "happy", "joy": "happy", "joyful": "happy", "smile": "happy",
+    "neutral": "neutral", "calm": "neutral",
+    "sad": "sad", "sadness": "sad", "unhappy": "sad",
+    "surprise": "surprise", "surprised": "surprise", "surprising": "surprise", "shock": "surprise",
+}
+
+#: BGR colours, one per expression, used for boxes and bars everywhere.
+CLASS_COLORS_BGR: dict[str, tuple[int, int, int]] = {
+    "angry": (40, 40, 220),
+    "disgust": (40, 140, 40),
+    "fear": (160, 60, 160),
+    "happy": (0, 200, 255),
+    "neutral": (180, 180, 180),
+    "sad": (200, 120, 30),
+    "surprise": (0, 140, 255),
+}
+
+#: Side of the square grayscale crop the default model takes (FER2013's native size).
+DEFAULT_IMAGE_SIZE = 48
+
+#: Image files we read from folders.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
+#: Refuse images with more pixels than this before decoding them in full (decompression bombs).
+MAX_IMAGE_PIXELS = 50_000_000
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = Path(os.environ.get("FER_MODELS_DIR", REPO_ROOT / "models"))
+DEFAULT_MODEL_NAME = "default"
+
+
+def data_root() -> Path:
+    """Where the shared data sets live; ``FER_DATA_DIR`` overrides ``../shared/data``."""
+    return Path(os.environ.get("FER_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+def fer2013_root() -> Path:
+    """The folder-per-class FER2013 copy (train/ val/ test/)."""
+    return data_root() / "fer2013"
+
+#: Extra border around a Haar box before cropping, as a fraction of the box side (FER2013 crops
+#: show a little more than the Haar box does).
+CROP_MARGIN = 0.1

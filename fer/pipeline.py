@@ -1,0 +1,146 @@
+"""One frame's path: BGR frame -> gray -> detect -> crop -> one batched classification -> faces -> draw."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .config import CLASS_COLORS_BGR, CROP_MARGIN
+from .detection import Box, FaceDetector
+from .model import Classifier
+
+
+@dataclass(frozen=True)
+class Face:
+    """One classified face: where it is (frame pixels), the top label and every class's probability."""
+    box: Box
+    label: str
+    score: float
+    probabilities: dict[str, float]
+    track_id: int | None = None
+
+    def to_dict(self) -> dict:
+        d = {"box": [int(v) for v in self.box], "label": self.label, "score": round(float(self.score), 6),
+             "probabilities": {k: round(float(v), 6) for k, v in self.probabilities.items()}}
+        if self.track_id is not None:
+            d["track_id"] = self.track_id
+        return d
+
+
+@dataclass
+class FrameResult:
+    """The faces of one frame and how long each step took (milliseconds)."""
+    faces: list[Face]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def to_gray(frame_bgr: np.ndarray) -> np.ndarray:
+    """BGR (H, W, 3) or gray (H, W) uint8 -> gray (H, W) uint8."""
+    return frame_bgr if frame_bgr.ndim == 2 else cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+
+
+def crop_faces(gray: np.ndarray, boxes: list[Box], size: int, margin: float = CROP_MARGIN) -> np.ndarray:
+    """Square crops around each box (``margin`` of the side added around it, edges replicated),
+    resized to (N, size, size) uint8."""
+    out = np.empty((len(boxes), size, size), np.uint8)
+    h, w = gray.shape
+    for i, b in enumerate(boxes):
+        side = max(b.w, b.h) * (1 + 2 * margin)
+        cx, cy = b.x + b.w / 2, b.y + b.h / 2
+        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+        x1, y1 = x0 + int(round(side)), y0 + int(round(side))
+        crop = gray[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
+        pad = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
+        if any(pad):
+            crop = cv2.copyMakeBorder(crop, *pad, cv2.BORDER_REPLICATE)
+        interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
+        out[i] = cv2.resize(crop, (size, size), interpolation=interp)
+    return out
+
+
+def faces_from_probabilities(boxes: list[Box], probs: np.ndarray, classes: list[str]) -> list[Face]:
+    """Pair boxes with their probability rows."""
+    faces = []
+    for box, p in zip(boxes, probs):
+        k = int(np.argmax(p))
+        faces.append(Face(box=box, label=classes[k], score=float(p[k]),
+                          probabilities={c: float(v) for c, v in zip(classes, p)}))
+    return faces
+
+
+class FramePipeline:
+    """Detector + classifier for whole frames. Stateless per frame, so one instance can serve many
+    threads (the detector call is guarded: OpenCV's cascade is not documented as thread-safe)."""
+
+    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, flip: bool = False) -> None:
+        import threading
+        self.classifier = classifier
+        self.detector = detector or FaceDetector()
+        self.flip = flip
+        self._detect_lock = threading.Lock()
+
+    def analyse(self, frame_bgr: np.ndarray) -> FrameResult:
+        """Every face in a BGR uint8 frame, classified in one batch."""
+        t0 = time.perf_counter()
+        gray = to_gray(frame_bgr)
+        with self._detect_lock:
+            boxes = self.detector.detect(gray)
+        t1 = time.perf_counter()
+        crops = crop_faces(gray, boxes, self.classifier.input_size)
+        probs = self.classifier.predict(crops, flip=self.flip)
+        t2 = time.perf_counter()
+        faces = faces_from_probabilities(boxes, probs, self.classifier.classes)
+        return FrameResult(faces, {"detect": (t1 - t0) * 1e3, "classify": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3})
+
+    def analyse_whole(self, image_bgr: np.ndarray) -> FrameResult:
+        """Treat the whole image as one face crop (for data that is already cropped)."""
+        t0 = time.perf_counter()
+        gray = to_gray(image_bgr)
+        h, w = gray.shape
+        box = Box(0, 0, w, h)
+        crops = crop_faces(gray, [box], self.classifier.input_size, margin=0.0)
+        probs = self.classifier.predict(crops, flip=self.flip)
+        faces = faces_from_probabilities([box], probs, self.classifier.classes)
+        return FrameResult(faces, {"classify": (time.perf_counter() - t0) * 1e3})
+
+
+def draw_faces(frame_bgr: np.ndarray, faces: list[Face], bars: bool = True) -> np.ndarray:
+    """Draw each face's box (in its expression's colour), label and confidence, and a small bar chart
+    of all probabilities beside it. Draws in place on a BGR uint8 frame and returns it."""
+    h, w = frame_bgr.shape[:2]
+    thick = max(1, round(min(h, w) / 240))
+    font_scale = max(0.4, min(h, w) / 800)
+    for f in faces:
+        x, y, bw, bh = f.box
+        color = CLASS_COLORS_BGR.get(f.label, (255, 255, 255))
+        cv2.rectangle(frame_bgr, (x, y), (x + bw, y + bh), color, thick)
+        tag = f"{f.label} {f.score:.0%}" if f.track_id is None else f"#{f.track_id} {f.label} {f.score:.0%}"
+        (tw, th), base = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+        ty = y - 4 if y - th - base - 4 >= 0 else y + bh + th + 4
+        cv2.rectangle(frame_bgr, (x, ty - th - base), (x + tw + 4, ty + base - 2), color, -1)
+        cv2.putText(frame_bgr, tag, (x + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick,
+                    cv2.LINE_AA)
+        if bars:
+            _draw_bars(frame_bgr, f, font_scale)
+    return frame_bgr
+
+
+def _draw_bars(frame: np.ndarray, face: Face, font_scale: float) -> None:
+    """Seven short horizontal bars, one per class, to the right of the box (left if no room)."""
+    h, w = frame.shape[:2]
+    x, y, bw, bh = face.box
+    n = len(face.probabilities)
+    row = max(6, min(14, bh // max(n, 1)))
+    length = max(30, bw // 2)
+    x0 = x + bw + 6 if x + bw + 6 + length <= w else max(0, x - 6 - length)
+    for i, (cls, p) in enumerate(face.probabilities.items()):
+        y0 = y + i * row
+        if y0 + row - 2 > h:
+            break
+        cv2.rectangle(frame, (x0, y0), (x0 + length, y0 + row - 2), (60, 60, 60), -1)
+        cv2.rectangle(frame, (x0, y0), (x0 + int(length * p), y0 + row - 2), CLASS_COLORS_BGR.get(cls, (255, 255, 255)), -1)
+        if row >= 10:
+            cv2.putText(frame, cls[:3], (x0 + 2, y0 + row - 3), cv2.FONT_HERSHEY_SIMPLEX, row / 36, (255, 255, 255), 1,
+                        cv2.LINE_AA)

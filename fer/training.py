@@ -1,0 +1,279 @@
+"""Fit a classifier on folder-per-class data: checkpoint every epoch, resume, select on val only.
+
+Everything a run needs to continue lives in ``<out>/checkpoints``: Keras' BackupAndRestore keeps
+the weights, optimizer state (and so the learning-rate schedule, a function of the step) and the
+epoch counter; ``history.csv`` keeps each finished epoch's figures.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data import ImageSet, load_image_set
+from .evaluation import report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one run; written to the model's metadata."""
+    data: list[str]
+    val: list[str]
+    out: str
+    test: list[str] = field(default_factory=list)
+    image_size: int = 48
+    epochs: int = 40
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    patience: int = 12
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    seed: int = 1337
+    resume: bool = False
+    limit_per_class: int | None = None
+    command: str = ""
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Inverse-square-root frequency weights (mean 1): lifts rare classes such as disgust without
+    letting them dominate the loss the way full inverse frequency does."""
+    counts = np.bincount(labels, minlength=num_classes).astype(float)
+    w = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    w = w / w[counts > 0].mean()
+    return {i: float(v) for i, v in enumerate(w)}
+
+
+def _limit(s: ImageSet, per_class: int | None, seed: int) -> ImageSet:
+    if not per_class:
+        return s
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(s.labels == c))[:per_class] for c in range(len(s.classes))])
+    keep.sort()
+    return ImageSet(s.images[keep], s.labels[keep], s.classes, s.roots, s.root_index[keep],
+                    [s.paths[i] for i in keep])
+
+
+def _augmenter(seed: int):
+    """Random flip + rotation + zoom + shift as ONE affine resample (chained Keras layers resample
+    three times and blur the 48-px faces enough to wreck training), then brightness/contrast
+    jitter and random erasing; applied per batch in tf.data."""
+    import math
+
+    import tensorflow as tf
+    gen = tf.random.Generator.from_seed(seed)
+
+    def affine(x):
+        n = tf.shape(x)[0]
+        size = tf.cast(tf.shape(x)[1], tf.float32)
+        angle = gen.uniform([n], -10.0, 10.0) * math.pi / 180
+        scale = gen.uniform([n], 0.87, 1.15)          # >1 zooms in
+        tx = gen.uniform([n], -0.1, 0.1) * size
+        ty = gen.uniform([n], -0.1, 0.1) * size
+        flip = tf.where(gen.uniform([n]) < 0.5, -1.0, 1.0)
+        c = size / 2 - 0.5
+        cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+        # Output pixel (u, v) samples input at A @ (u - c, v - c) + c - t, with x mirrored by flip.
+        a0, a1 = cos * flip, -sin
+        b0, b1 = sin * flip, cos
+        a2 = c - a0 * c - a1 * c - tx
+        b2 = c - b0 * c - b1 * c - ty
+        zeros = tf.zeros([n])
+        transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=transforms, output_shape=tf.shape(x)[1:3], fill_value=0.0,
+            interpolation="BILINEAR", fill_mode="REFLECT")
+
+    def photometric(x):
+        n = tf.shape(x)[0]
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        contrast = gen.uniform([n, 1, 1, 1], 0.7, 1.3)
+        brightness = gen.uniform([n, 1, 1, 1], -25.0, 25.0)
+        return (x - mean) * contrast + mean + brightness
+
+    def erase(x):
+        # Random erasing: a flat rectangle of 2-15 % of the face in half the images.
+        n = tf.shape(x)[0]
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        area = gen.uniform([n], 0.02, 0.15)
+        ratio = tf.exp(gen.uniform([n], -1.1, 1.1))
+        eh = tf.cast(tf.clip_by_value(tf.sqrt(area * ratio) * tf.cast(h, tf.float32), 1, tf.cast(h, tf.float32)), tf.int32)
+        ew = tf.cast(tf.clip_by_value(tf.sqrt(area / ratio) * tf.cast(w, tf.float32), 1, tf.cast(w, tf.float32)), tf.int32)
+        y0 = tf.cast(gen.uniform([n]) * tf.cast(h - eh + 1, tf.float32), tf.int32)
+        x0 = tf.cast(gen.uniform([n]) * tf.cast(w - ew + 1, tf.float32), tf.int32)
+        rows = tf.range(h)[None, :, None]
+        cols = tf.range(w)[None, None, :]
+        inside = ((rows >= y0[:, None, None]) & (rows < (y0 + eh)[:, None, None])
+                  & (cols >= x0[:, None, None]) & (cols < (x0 + ew)[:, None, None]))
+        apply = (gen.uniform([n]) < 0.5)[:, None, None]
+        mask = tf.cast(inside & apply, x.dtype)[..., None]
+        fill = gen.uniform([n, 1, 1, 1], 0, 255)
+        return x * (1 - mask) + fill * mask
+
+    def augment(x, y):
+        return tf.clip_by_value(erase(photometric(affine(x))), 0, 255), y
+
+    return augment
+
+
+def _datasets(train: ImageSet, val: ImageSet, cfg: TrainConfig):
+    import tensorflow as tf
+    k = len(train.classes)
+
+    def to_float(x, y):
+        return tf.cast(x, tf.float32)[..., None], tf.one_hot(y, k)
+
+    augment = _augmenter(cfg.seed)
+    tr = (tf.data.Dataset.from_tensor_slices((train.images, train.labels))
+          .shuffle(len(train.labels), seed=cfg.seed, reshuffle_each_iteration=True)
+          .batch(cfg.batch_size, drop_remainder=True)
+          .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+          .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+          .prefetch(tf.data.AUTOTUNE))
+    va = (tf.data.Dataset.from_tensor_slices((val.images, val.labels))
+          .batch(512).map(to_float).prefetch(tf.data.AUTOTUNE))
+    return tr, va
+
+
+class _EpochExtras:
+    """Adds the epoch's wall time and learning rate to the logs the CSV logger writes."""
+
+    def __new__(cls, *a, **kw):
+        import keras
+
+        class EpochExtras(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self._t = time.time()
+
+            def on_epoch_end(self, epoch, logs=None):
+                if logs is not None:
+                    logs["epoch_seconds"] = round(time.time() - self._t, 1)
+                    lr = self.model.optimizer.learning_rate
+                    logs["lr"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
+
+        return EpochExtras()
+
+
+def predict_probabilities(model, images: np.ndarray, flip: bool = False, batch: int = 512) -> np.ndarray:
+    """Keras bulk inference on (N, s, s) uint8 crops; ``flip`` averages with the mirror image."""
+    x = images[..., None].astype(np.float32)
+    p = model.predict(x, batch_size=batch, verbose=0)
+    if flip:
+        p = (p + model.predict(x[:, :, ::-1], batch_size=batch, verbose=0)) / 2
+    return p
+
+
+def evaluate_sets(model, s: ImageSet) -> dict:
+    """Plain and flip-averaged figures on a set, overall and per data root."""
+    out = {}
+    for name, flip in (("plain", False), ("flip", True)):
+        pred = predict_probabilities(model, s.images, flip=flip).argmax(1)
+        r = report(s.labels, pred, s.classes).to_dict()
+        if len(s.roots) > 1:
+            r["per_root_accuracy"] = {root: float((pred[s.root_index == i] == s.labels[s.root_index == i]).mean())
+                                      for i, root in enumerate(s.roots)}
+        out[name] = r
+    return out
+
+
+def _history(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run (or resume) training; write model.keras, model.tflite and metadata.json into ``cfg.out``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    from .architecture import make_model
+
+    out = Path(cfg.out)
+    ckpt = out / "checkpoints"
+    if ckpt.exists() and not cfg.resume:
+        if (ckpt / "backup").exists():
+            raise FileExistsError(f"{ckpt} holds an unfinished run: pass --resume to continue it, "
+                                  f"or choose another --out")
+        shutil.rmtree(ckpt)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    if cfg.resume and not (ckpt / "backup").exists():
+        log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt)
+    keras.utils.set_random_seed(cfg.seed)
+
+    t_load = time.time()
+    train_set = _limit(load_image_set(cfg.data, cfg.image_size), cfg.limit_per_class, cfg.seed)
+    val_set = _limit(load_image_set(cfg.val, cfg.image_size, classes=train_set.classes), cfg.limit_per_class, cfg.seed)
+    print(f"loaded {len(train_set.labels)} train / {len(val_set.labels)} val images "
+          f"in {time.time() - t_load:.0f}s; classes {train_set.classes}", flush=True)
+    k = len(train_set.classes)
+    steps = max(1, len(train_set.labels) // cfg.batch_size)
+    total = steps * cfg.epochs
+    warm = min(steps * cfg.warmup_epochs, total // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.learning_rate / 10, decay_steps=max(1, total - warm), alpha=0.01,
+        warmup_target=cfg.learning_rate, warmup_steps=warm)
+    model = make_model(k, cfg.image_size, tuple(cfg.widths))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        metrics=["accuracy"],
+    )
+    tr, va = _datasets(train_set, val_set, cfg)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(ckpt / "backup"), save_freq="epoch", delete_checkpoint=False),
+        _EpochExtras(),
+        keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras")),
+        keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="val_accuracy", mode="max",
+                                        save_best_only=True),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=cfg.resume),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience),
+    ]
+    model.fit(tr, validation_data=va, epochs=cfg.epochs, class_weight=class_weights(train_set.labels, k),
+              callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+
+    history = _history(out / "history.csv")
+    best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True, compile=False)
+    best.save(out / "model.keras")
+    results = {"val": evaluate_sets(best, val_set)}
+    if cfg.test:
+        test_set = load_image_set(cfg.test, cfg.image_size, classes=train_set.classes)
+        results["test"] = evaluate_sets(best, test_set)
+    best_epoch = max(history, key=lambda h: h.get("val_accuracy", 0))["epoch"] + 1 if history else None
+    meta = {
+        "name": out.name,
+        "classes": train_set.classes,
+        "input": {"size": cfg.image_size, "channels": 1, "dtype": "float32", "range": [0, 255],
+                  "preprocessing": "grayscale, resize to size x size (INTER_AREA when shrinking); "
+                                   "scaling to [0, 1] happens inside the model"},
+        "architecture": {"name": model.name, "widths": list(cfg.widths), "params": int(model.count_params())},
+        "command": cfg.command,
+        "config": {k2: (list(v) if isinstance(v, tuple) else v) for k2, v in cfg.__dict__.items()},
+        "data": {"train": {"roots": train_set.roots, "counts": train_set.root_counts(), "n": int(len(train_set.labels))},
+                 "val": {"roots": val_set.roots, "n": int(len(val_set.labels))}},
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "train_wall_seconds": round(sum(h.get("epoch_seconds", 0) for h in history), 1),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+                    "keras": keras.__version__},
+        "metrics": results,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (out / "metadata.json").write_text(json.dumps(meta, indent=2))
+    from .shipping import ship
+    return ship(out, cfg.data, cfg.val, cfg.test)

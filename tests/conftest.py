@@ -1,0 +1,41 @@
+"""Shared fixtures: the real FER2013 copy (``FER_DATA_DIR`` overrides ../shared/data) and the shipped model."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fer.config import CLASSES, fer2013_root
+
+
+def _require_data() -> Path:
+    root = fer2013_root()
+    if not (root / "test").is_dir():
+        pytest.skip(f"FER2013 not found at {root} (set FER_DATA_DIR to the folder holding fer2013/)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def fer_root() -> Path:
+    """The folder-per-class FER2013 root with train/ val/ test/."""
+    return _require_data()
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The shipped default model, served through LiteRT."""
+    from fer.model import load_classifier
+    return load_classifier(os.environ.get("FER_TEST_MODEL") or None)
+
+
+def stratified_sample(root: Path, per_class: int, seed: int = 7) -> list[tuple[Path, str]]:
+    """A fixed, reproducible sample: ``per_class`` files of each class (fewer when a class is smaller)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in CLASSES:
+        files = sorted((root / c).iterdir())
+        pick = rng.permutation(len(files))[:per_class]
+        out += [(files[i], c) for i in sorted(pick)]
+    return out

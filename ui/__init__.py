@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the pages: the sidebar, cached engine objects, Plotly figure builders."""

@@ -1,0 +1,34 @@
+"""Engine objects cached once per server process and shared by every session and page.
+
+Nothing here imports TensorFlow: the classifier runs on LiteRT. (TensorFlow imported before
+aiortc crashes the server, so Keras is only loaded lazily for explanations.)
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from fer.detection import DetectorSettings, FaceDetector
+from fer.model import Classifier, ModelInfo, list_models, load_classifier
+from fer.pipeline import FramePipeline
+
+
+@st.cache_resource(show_spinner="Loading the model ...")
+def get_classifier(model_name: str | None) -> Classifier:
+    """The classifier for a model in models/ (None = the shipped default); loaded once per process."""
+    return load_classifier(model_name)
+
+
+def get_pipeline(model_name: str | None, detector: DetectorSettings, flip: bool = False) -> FramePipeline:
+    """A frame pipeline on the shared classifier (detectors are cheap; one per settings)."""
+    return FramePipeline(get_classifier(model_name), _detector(detector), flip=flip)
+
+
+@st.cache_resource
+def _detector(settings: DetectorSettings) -> FaceDetector:
+    return FaceDetector(settings)
+
+
+@st.cache_data(ttl=30)
+def available_models() -> list[ModelInfo]:
+    """Every model folder in models/, default first."""
+    return list_models()

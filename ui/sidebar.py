@@ -1,0 +1,53 @@
+"""The sidebar every page shares: which model, and how sensitive the face detector is."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from fer.detection import DetectorSettings
+
+from .resources import available_models
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """What the user chose in the sidebar; pages read it with ``current_settings()``."""
+    model_name: str | None
+    detector: DetectorSettings
+
+
+_KEY = "_fer_app_settings"
+
+
+def render_sidebar() -> AppSettings:
+    """Draw the shared sidebar (called once per run by app.py, before the page) and remember the choice."""
+    models = available_models()
+    with st.sidebar:
+        st.header("Model")
+        if models:
+            labels = {m.name: _model_label(m) for m in models}
+            name = st.selectbox("Model", list(labels), format_func=labels.get, key="model_name")
+        else:
+            st.error("No model found in models/. Train one with `python -m fer train ...`.")
+            name = None
+        st.header("Face detector")
+        d = DetectorSettings()
+        scale = st.slider("Scale step", 1.05, 1.5, d.scale_factor, 0.05, key="det_scale",
+                          help="Smaller finds more faces but costs more time.")
+        neighbours = st.slider("Min neighbours", 1, 10, d.min_neighbors, key="det_neighbors",
+                               help="Higher means fewer false faces.")
+        min_size = st.slider("Min face size (px)", 24, 200, d.min_size, 4, key="det_min_size")
+    settings = AppSettings(name, DetectorSettings(scale_factor=scale, min_neighbors=neighbours, min_size=min_size))
+    st.session_state[_KEY] = settings
+    return settings
+
+
+def current_settings() -> AppSettings:
+    """The sidebar's current choice (defaults when a page runs on its own, e.g. in AppTest)."""
+    return st.session_state.get(_KEY) or AppSettings(None, DetectorSettings())
+
+
+def _model_label(m) -> str:
+    acc = m.test_accuracy()
+    return f"{m.name} (test {acc:.1%})" if acc is not None else f"{m.name} (test accuracy not measured)"
