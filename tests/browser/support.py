@@ -1,0 +1,173 @@
+"""Helpers for real-browser tests: a free port, a `streamlit run` server in its own process group,
+Debian's headless Chromium with a fake camera, and a loopback-only network namespace.
+
+Why these exact pieces: see ../shared/WEBRTC_TESTING.md (Chromium gathers no ICE candidates without
+``--allow-loopback-in-peer-connection``; aioice never offers 127.0.0.1 unless FER_ICE_LOOPBACK=1).
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+#: Environment variables that make streamlit-webrtc fetch TURN credentials from the network.
+TURN_ENV = ("HF_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "CLOUDFLARE_TURN_KEY_ID",
+            "CLOUDFLARE_TURN_KEY_API_TOKEN")
+CLONE_NEWNET = 0x40000000
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_env(env: dict | None) -> dict:
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "CLOUDFLARE_TURN_")) and k != "HF_TOKEN"}
+    e["FER_ICE_LOOPBACK"] = "1"
+    e["PYTHONUNBUFFERED"] = "1"
+    e.update(env or {})
+    return e
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer at {url} within {timeout:.0f} s")
+
+
+def kill_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process's whole group, then SIGKILL what is left after ``grace`` seconds."""
+    try:
+        pgid = os.getpgid(proc.pid)
+    except ProcessLookupError:
+        pgid = proc.pid
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if not process_group_alive(pgid):
+            break
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def process_group_alive(pgid: int) -> bool:
+    """True while any process of group ``pgid`` exists (zombies of our own children excluded)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # killpg(0) also succeeds for zombies; look for a live member.
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+class StreamlitServer(str):
+    """The base URL (a ``str``) plus the process, its log file and its process group id."""
+    proc: subprocess.Popen
+    log_path: Path
+    pgid: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | None = None,
+                     timeout: float = 60.0, log_path: Path | None = None) -> Iterator[StreamlitServer]:
+    """Run ``streamlit run app`` (headless, own process group, FER_ICE_LOOPBACK=1) from the repo root;
+    yield its base URL once it answers; kill the whole process group on exit."""
+    port = port or free_port()
+    if log_path is None:
+        import tempfile
+        log_path = Path(tempfile.mkstemp(prefix="streamlit-", suffix=".log")[1])
+    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.headless=true",
+           f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
+           "--server.fileWatcherType=none", "--server.runOnSave=false"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_server_env(env), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    url = StreamlitServer(f"http://127.0.0.1:{port}")
+    url.proc, url.log_path, url.pgid = proc, log_path, proc.pid
+    try:
+        _wait_until_up(url, proc, timeout)
+        yield url
+    finally:
+        kill_process_group(proc)
+
+
+def chromium_args(fake_video: Path | None = None) -> list[str]:
+    """Flags for headless Chromium with a fake camera that works on loopback (WEBRTC_TESTING.md)."""
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--allow-loopback-in-peer-connection"]
+    if fake_video is not None:
+        args.append(f"--use-file-for-fake-video-capture={Path(fake_video).resolve()}")
+    return args
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
+
+
+def launch_chromium(playwright, fake_video: Path | None = None, extra_args: list[str] | None = None):
+    """Debian's Chromium (never a Playwright-downloaded one), headless, with the fake camera flags."""
+    if not chromium_available():
+        raise RuntimeError(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=chromium_args(fake_video) + list(extra_args or []))
+
+
+def enter_loopback_netns() -> None:
+    """Move this process (and everything it starts later) into a fresh network namespace with only
+    ``lo`` up, so no packet can leave 127.0.0.1. Needs root (CAP_SYS_ADMIN); raises OSError otherwise."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWNET) failed: {os.strerror(err)}")
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+
+def in_loopback_only_netns() -> bool:
+    """True when the only network interface is ``lo`` (we are inside such a namespace)."""
+    # /proc/self/net follows this process's namespace (/sys/class/net follows sysfs's mount).
+    lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
+    return [ln.split(":", 1)[0].strip() for ln in lines] == ["lo"]
