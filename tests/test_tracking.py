@@ -1,0 +1,159 @@
+"""Tracking, smoothing, the session log and the live session's bookkeeping (no browser)."""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from fer.config import CLASSES
+from fer.detection import Box
+from fer.pipeline import Face
+from fer.session_log import SessionLog
+from fer.tracking import FaceTracker, centre_shift, ema_weight, iou
+
+FPS = 30.0
+
+
+def face(x: int, y: int, side: int = 100, label: str = "happy", p: float = 0.9) -> Face:
+    rest = (1 - p) / (len(CLASSES) - 1)
+    probs = {c: (p if c == label else rest) for c in CLASSES}
+    return Face(Box(x, y, side, side), label, p, probs)
+
+
+def test_iou_and_centre_shift_of_simple_boxes():
+    a = Box(0, 0, 10, 10)
+    assert iou(a, a) == 1.0
+    assert iou(a, Box(20, 20, 10, 10)) == 0.0
+    assert iou(a, Box(5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert centre_shift(a, Box(10, 0, 10, 10)) == pytest.approx(1.0)
+
+
+def test_ema_weight_is_one_when_off_and_half_after_one_half_life():
+    assert ema_weight(1 / FPS, 0.0) == 1.0
+    assert ema_weight(0.2, 0.2) == pytest.approx(0.5)
+
+
+def test_a_face_drifting_keeps_its_id():
+    tr = FaceTracker(list(CLASSES))
+    ids = {tr.update([face(200 + 3 * i, 150 - 2 * i)], i / FPS)[0].track_id for i in range(60)}
+    assert ids == {1}
+
+
+def test_two_faces_keep_distinct_ids_when_their_order_in_the_list_swaps():
+    tr = FaceTracker(list(CLASSES))
+    first = tr.update([face(50, 100), face(400, 100)], 0.0)
+    swapped = tr.update([face(402, 101), face(52, 99)], 1 / FPS)
+    assert [f.track_id for f in first] == [1, 2]
+    assert [f.track_id for f in swapped] == [2, 1]
+
+
+def test_a_fast_move_without_overlap_is_matched_by_centre_distance():
+    tr = FaceTracker(list(CLASSES))
+    tr.update([face(100, 100, side=60)], 0.0)
+    moved = tr.update([face(125, 100, side=60)], 1 / FPS)  # IoU 0.41 -> matched by IoU
+    jumped = tr.update([face(150, 100, side=60)], 2 / FPS)  # shifted by 25 px of 60: centre match
+    assert moved[0].track_id == jumped[0].track_id == 1
+
+
+def test_a_face_missing_for_one_frame_keeps_its_id_but_a_long_absence_gets_a_new_one():
+    tr = FaceTracker(list(CLASSES))
+    tr.update([face(100, 100)], 0.0)
+    tr.update([], 1 / FPS)
+    assert tr.update([face(101, 100)], 2 / FPS)[0].track_id == 1
+    for i in range(3, 40):  # a bit over a second without the face
+        tr.update([], i / FPS)
+    assert tr.update([face(101, 100)], 40 / FPS)[0].track_id == 2
+
+
+def test_slow_processing_does_not_expire_a_track_that_is_still_in_view():
+    """At 1 processed frame per second every gap is over max_age_s, yet the face never left."""
+    tr = FaceTracker(list(CLASSES))
+    ids = {tr.update([face(100, 100)], float(i))[0].track_id for i in range(5)}
+    assert ids == {1}
+
+
+def test_smoothing_off_returns_the_raw_probabilities():
+    tr = FaceTracker(list(CLASSES), half_life_s=0.0)
+    tr.update([face(100, 100, label="happy")], 0.0)
+    out = tr.update([face(100, 100, label="sad", p=0.8)], 1 / FPS)[0]
+    assert out.label == "sad" and out.probabilities["sad"] == pytest.approx(0.8)
+
+
+def test_smoothing_ignores_a_single_frame_flicker():
+    tr = FaceTracker(list(CLASSES), half_life_s=0.15)
+    for i in range(30):
+        tr.update([face(100, 100, label="happy")], i / FPS)
+    out = tr.update([face(100, 100, label="sad")], 30 / FPS)[0]
+    assert out.label == "happy"
+    assert sum(out.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_default_smoothing_follows_a_real_change_within_a_fifth_of_a_second():
+    """The lag a user could see: frames from the change until the label flips, at 30 fps."""
+    tr = FaceTracker(list(CLASSES))
+    for i in range(30):
+        tr.update([face(100, 100, label="happy")], i / FPS)
+    flipped_after = None
+    for k in range(1, 31):
+        if tr.update([face(100, 100, label="surprise")], (29 + k) / FPS)[0].label == "surprise":
+            flipped_after = k / FPS
+            break
+    assert flipped_after is not None and flipped_after <= 0.2
+
+
+def test_smoothing_is_the_same_in_seconds_at_any_frame_rate():
+    def flip_time(fps: float) -> float:
+        tr = FaceTracker(list(CLASSES), half_life_s=0.3)
+        t = 0.0
+        for _ in range(int(fps)):
+            tr.update([face(100, 100, label="happy")], t)
+            t += 1 / fps
+        start = t
+        while tr.update([face(100, 100, label="sad")], t)[0].label != "sad":
+            t += 1 / fps
+        return t - start
+    assert abs(flip_time(30) - flip_time(10)) <= 0.1 + 1e-9
+
+
+def test_session_log_csv_has_one_row_per_face_with_all_probabilities():
+    log = SessionLog()
+    tr = FaceTracker(list(CLASSES))
+    log.add(0.0, tr.update([face(10, 20), face(300, 20, label="sad")], 0.0))
+    log.add(0.033, tr.update([face(11, 20), face(301, 20, label="sad")], 0.033))
+    rows = list(csv.DictReader(io.StringIO(log.to_csv())))
+    assert len(rows) == 4
+    assert list(rows[0]) == ["time_s", "face_id", "x", "y", "w", "h", *CLASSES, "label"]
+    assert {r["face_id"] for r in rows} == {"1", "2"}
+    for r in rows:
+        assert sum(float(r[c]) for c in CLASSES) == pytest.approx(1.0, abs=1e-3)
+        assert r["label"] == max(CLASSES, key=lambda c: float(r[c]))
+
+
+def test_session_log_is_bounded_and_since_returns_the_tail():
+    log = SessionLog(max_rows=100)
+    for i in range(250):
+        log.add(i / 10, [face(0, 0)])
+    assert len(log) == 100
+    tail = log.since(24.0)
+    assert [r.time_s for r in tail] == [24.0, 24.1, 24.2, 24.3, 24.4, 24.5, 24.6, 24.7, 24.8, 24.9]
+
+
+def test_live_session_processes_a_real_frame_and_reports_figures(classifier):
+    """The real pipeline on a synthetic frame: a face-free frame still counts as processed."""
+    from fer.detection import FaceDetector
+    from fer.live import LiveSession
+    from fer.pipeline import FramePipeline
+    session = LiveSession()
+    pipeline = FramePipeline(classifier, FaceDetector())
+    frame = np.full((480, 640, 3), 96, np.uint8)
+    for _ in range(3):
+        out = session.process(frame, pipeline)
+    assert out.shape == (480, 640, 3)
+    update = session.latest()
+    assert update is not None and update.processed == 3 and update.faces == []
+    assert update.latency_ms > 0
+    session.end_stream()
+    session.process(frame, pipeline)
+    assert session.latest().processed == 1  # a new stream starts counting again
