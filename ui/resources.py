@@ -18,14 +18,11 @@ def get_classifier(model_name: str | None) -> Classifier:
     return load_classifier(model_name)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)  # every slider position is a new entry
 def get_pipeline(model_name: str | None, detector: DetectorSettings, flip: bool = False) -> FramePipeline:
-    """A frame pipeline on the shared classifier (detectors are cheap; one per settings)."""
-    return FramePipeline(get_classifier(model_name), _detector(detector), flip=flip)
-
-
-@st.cache_resource
-def _detector(settings: DetectorSettings) -> FaceDetector:
-    return FaceDetector(settings)
+    """The frame pipeline for these settings, shared by every session: one instance per settings means
+    one lock around its Haar cascade, which two live streams would otherwise call at once."""
+    return FramePipeline(get_classifier(model_name), FaceDetector(detector), flip=flip)
 
 
 @st.cache_data(ttl=30)

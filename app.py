@@ -1,0 +1,28 @@
+"""The product's front door (`streamlit run app.py`): page navigation and the shared sidebar."""
+# aiortc (imported by streamlit_webrtc) must load before anything can import TensorFlow: the two
+# clash in one process and the server dies (../shared/WEBRTC_TESTING.md). Keep these lines first.
+import streamlit_webrtc  # noqa: F401  isort: skip
+from ui import rtc  # isort: skip
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+
+HERE = Path(__file__).resolve().parent
+
+rtc.configure_from_env()
+st.set_page_config(page_title="Facial expressions", page_icon=":performing_arts:", layout="wide")
+
+PAGES = [
+    ("pages/live.py", "Live", ":material/videocam:"),
+    ("pages/still_image.py", "Still images", ":material/image:"),
+    ("pages/dataset_explorer.py", "Data set explorer", ":material/dataset:"),
+    ("pages/model_report.py", "Model report", ":material/analytics:"),
+]
+# A page whose file is not there yet is left out rather than breaking the whole app.
+page = st.navigation([st.Page(path, title=title, icon=icon, default=(path == "pages/live.py"))
+                      for path, title, icon in PAGES if (HERE / path).is_file()])
+render_sidebar()
+page.run()

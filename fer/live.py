@@ -1,0 +1,116 @@
+"""One live stream's state: tracker, session log, throughput figures, and the newest result for the page.
+
+The video thread calls ``LiveSession.process`` for each frame it decides to handle; the page thread
+reads ``latest()`` and the log. Nothing here knows about Streamlit or WebRTC: frames are BGR uint8
+arrays in and out.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from .pipeline import Face, FramePipeline, draw_faces
+from .session_log import SessionLog
+from .tracking import FaceTracker
+
+#: Processed fps and latency are averaged over this many seconds of finished frames.
+STATS_WINDOW_S = 2.0
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """What the page shows after one processed frame."""
+    time_s: float            # seconds since the stream started
+    faces: list[Face]        # tracked (and smoothed) faces
+    fps: float               # frames the pipeline finished per second, over the stats window
+    latency_ms: float        # mean pipeline time per frame over the window (detect + classify + track + draw)
+    processed: int           # frames processed since the stream started
+    dropped: int             # stale frames skipped because a newer one had arrived
+
+
+class LiveSession:
+    """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
+
+    def __init__(self, half_life_s: float = 0.15) -> None:
+        self.half_life_s = half_life_s
+        self.log = SessionLog()
+        self._updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=1)
+        self._lock = threading.Lock()
+        self._tracker: FaceTracker | None = None
+        self._new_stream = True
+        self._t0 = 0.0
+        self._processed = 0
+        self._dropped = 0
+        self._window: deque[tuple[float, float]] = deque()  # (finished at, ms)
+
+    def end_stream(self) -> None:
+        """The stream stopped; the next frame starts a new session (the log is kept until then)."""
+        with self._lock:
+            self._new_stream = True
+
+    def note_dropped(self, n: int) -> None:
+        with self._lock:
+            self._dropped += n
+
+    def process(self, frame_bgr: np.ndarray, pipeline: FramePipeline) -> np.ndarray:
+        """Analyse, track, log and annotate one BGR uint8 frame (drawn in place and returned)."""
+        start = time.monotonic()
+        with self._lock:
+            if self._new_stream:
+                self._start_stream(start)
+            classes = pipeline.classifier.classes
+            if self._tracker is None or self._tracker.classes != classes:
+                self._tracker = FaceTracker(classes)
+            tracker = self._tracker
+            tracker.half_life_s = self.half_life_s
+        faces = tracker.update(pipeline.analyse(frame_bgr).faces, start)
+        draw_faces(frame_bgr, faces)
+        done = time.monotonic()
+        t = start - self._t0
+        self.log.add(t, faces)
+        with self._lock:
+            self._processed += 1
+            self._window.append((done, (done - start) * 1e3))
+            while self._window and done - self._window[0][0] > STATS_WINDOW_S:
+                self._window.popleft()
+            update = LiveUpdate(t, faces, self._fps(done), sum(ms for _, ms in self._window) / len(self._window),
+                                self._processed, self._dropped)
+        self._publish(update)
+        return frame_bgr
+
+    def latest(self, timeout: float | None = None) -> LiveUpdate | None:
+        """The newest update not yet taken (waits up to ``timeout`` s; None if nothing new)."""
+        try:
+            return self._updates.get(timeout=timeout) if timeout else self._updates.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _start_stream(self, now: float) -> None:
+        self._new_stream = False
+        self._t0 = now
+        self._processed = self._dropped = 0
+        self._window.clear()
+        self._tracker = None
+        self.log.clear()
+
+    def _fps(self, now: float) -> float:
+        if len(self._window) < 2:
+            return 0.0
+        span = now - self._window[0][0]
+        return (len(self._window) - 1) / span if span > 0 else 0.0
+
+    def _publish(self, update: LiveUpdate) -> None:
+        """Keep only the newest update: the page wants the present, not a backlog."""
+        try:
+            self._updates.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            self._updates.put_nowait(update)
+        except queue.Full:
+            pass

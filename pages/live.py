@@ -1,0 +1,97 @@
+"""Live page: the webcam (or an uploaded video) classified frame by frame, with a live side panel."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from fer.model import ModelError
+from ui import rtc
+from ui.live_panel import TIMELINE_SPAN_S, render_panel
+from ui.live_stream import camera_streamer, discard_upload, file_streamer, live_state, store_upload
+from ui.resources import get_pipeline
+from ui.sidebar import current_settings
+
+#: The side panel is redrawn this often while playing (the issue asks for at least twice a second).
+REFRESH_S = 0.4
+#: No processed frame for this long while playing means the stream has stalled.
+STALL_S = 4.0
+
+st.title("Live expressions")
+state = live_state()
+video_col, panel_col = st.columns([3, 2], gap="medium")
+
+with video_col:
+    source = st.radio("Source", ["Camera", "Video file"], horizontal=True, key="live_source",
+                      help="A video file (mp4, webm, mov) plays through the same pipeline as the camera.")
+    try:
+        if source == "Camera":
+            ctx = camera_streamer(state)
+            st.caption("Press START and allow the camera. If the browser refused it, allow the camera in the "
+                       "address bar's site settings, or pick **Video file** above.")
+        else:
+            upload = st.file_uploader("Video file", type=list(rtc.VIDEO_TYPES), key="live_upload")
+            ctx = None
+            if upload is None:
+                discard_upload(state)
+                st.info("Upload a video (mp4, webm or mov), then press START.")
+            else:
+                path, problem = store_upload(state, upload)
+                if problem:
+                    st.error(f"{upload.name}: {problem}")
+                else:
+                    ctx = file_streamer(state, path)
+    except rtc.ConfigError as e:
+        st.error(f"WebRTC configuration: {e}")
+        st.stop()
+    state.session.half_life_s = st.slider(
+        "Smoothing half-life (s)", 0.0, 1.0, 0.15, 0.05, key="live_smoothing",
+        help="How long an old frame keeps half its weight in each face's probabilities. "
+             "0 = off (raw per-frame output). Higher is steadier but reacts later to a real change.")
+
+# Load the model after the streamer is on the page, so START shows up without waiting for it.
+settings = current_settings()
+if settings.model_name is None:
+    st.error("No model to run: models/ holds none. Train one with `python -m fer train ...`.")
+    st.stop()
+try:
+    state.pipeline = get_pipeline(settings.model_name, settings.detector)
+except (ModelError, RuntimeError, ValueError) as e:
+    state.pipeline = None
+    st.error(f"The model could not be loaded: {e}")
+    st.stop()
+
+with panel_col:
+    slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}
+    st.download_button("Download session (CSV)", data=state.session.log.to_csv, file_name="fer-session.csv",
+                       mime="text/csv", on_click="ignore", key="live_csv",
+                       help="Time, face id, box, the seven probabilities and the label of every face seen.")
+
+playing = ctx is not None and ctx.state.playing
+if not playing:
+    n = len(state.session.log)
+    slots["status"].caption(f"Last session: {n} face observations recorded." if n else "Not streaming.")
+    if state.error:
+        st.error(state.error)
+
+refresh = 0
+last_update, last_seen = None, time.monotonic()
+while playing and ctx.state.playing:
+    update = state.session.latest(timeout=REFRESH_S) or last_update
+    now = time.monotonic()
+    if update is not last_update:
+        last_seen = now
+    if state.error:
+        slots["status"].error(state.error)
+    elif update is None:
+        slots["status"].info("Connected; waiting for the first processed frame ...")
+    elif now - last_seen > STALL_S:
+        slots["status"].warning(f"No frame processed for {now - last_seen:.0f} s: the stream may have dropped. "
+                                "Press STOP, then START again.")
+    else:
+        slots["status"].empty()
+    if update is not None and update is not last_update:
+        render_panel(slots, update, state.session.log.since(update.time_s - TIMELINE_SPAN_S), refresh)
+        refresh += 1
+    last_update = update
+    time.sleep(max(0.0, REFRESH_S - (time.monotonic() - now)))

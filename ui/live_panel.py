@@ -1,0 +1,84 @@
+"""The live page's side panel: throughput figures, each tracked face's expression, and a timeline.
+
+Figure and table builders are pure functions of the engine's results, so they can be tested
+without a browser; ``render_panel`` draws them into containers the page owns.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from fer.config import CLASS_COLORS_BGR, CLASSES
+from fer.live import LiveUpdate
+from fer.session_log import LogRow
+
+#: The timeline shows this many seconds of history.
+TIMELINE_SPAN_S = 60.0
+#: ...with at most this many points per face per second (the browser redraws twice a second).
+TIMELINE_POINTS_PER_S = 4
+
+
+def _css(bgr: tuple[int, int, int]) -> str:
+    b, g, r = bgr
+    return f"rgb({r},{g},{b})"
+
+
+def faces_table(update: LiveUpdate) -> pd.DataFrame:
+    """One row per tracked face: id, expression, confidence, and every class's probability (0-1)."""
+    rows = [{"Face": f"#{f.track_id}", "Expression": f.label, "Confidence": f.score,
+             **{c: f.probabilities.get(c, 0.0) for c in CLASSES}} for f in update.faces]
+    return pd.DataFrame(rows, columns=["Face", "Expression", "Confidence", *CLASSES])
+
+
+def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_SPAN_S) -> go.Figure:
+    """Each face's expression over the last ``span_s`` seconds: time on x, expression on y,
+    one marker trace per face, each point in its expression's colour."""
+    fig = go.Figure()
+    by_face: dict[int, list[LogRow]] = {}
+    for r in rows:
+        by_face.setdefault(r.face_id, []).append(r)
+    for face_id, face_rows in sorted(by_face.items()):
+        thinned = _thin(face_rows, TIMELINE_POINTS_PER_S)
+        fig.add_trace(go.Scatter(
+            x=[r.time_s for r in thinned], y=[r.label for r in thinned], mode="lines+markers",
+            name=f"#{face_id}", line={"width": 1, "color": "rgba(128,128,128,0.4)", "shape": "hv"},
+            marker={"size": 7, "color": [_css(CLASS_COLORS_BGR.get(r.label, (255, 255, 255))) for r in thinned]},
+            hovertemplate="face #" + str(face_id) + "<br>%{x:.1f} s: %{y}<extra></extra>"))
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=len(by_face) > 1,
+                      title={"text": "Expressions, last minute", "font": {"size": 14}},
+                      xaxis={"title": "seconds", "range": [max(0.0, now_s - span_s), max(now_s, 1.0)]},
+                      yaxis={"categoryorder": "array", "categoryarray": list(CLASSES), "type": "category",
+                             "range": [-0.5, len(CLASSES) - 0.5]})
+    return fig
+
+
+def _thin(rows: list[LogRow], per_s: int) -> list[LogRow]:
+    """Keep the last row of each 1/per_s-second bucket (the newest state of that instant)."""
+    out: dict[int, LogRow] = {}
+    for r in rows:
+        out[int(r.time_s * per_s)] = r
+    return list(out.values())
+
+
+def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: int) -> None:
+    """Draw one refresh of the panel into the page's placeholders (``slots``: metrics, faces, timeline).
+
+    ``refresh`` numbers the redraws of one script run: Plotly charts need a fresh key each time
+    they are redrawn in the same run.
+    """
+    with slots["metrics"].container():
+        a, b = st.columns(2)
+        a.metric("Processed fps", f"{update.fps:.1f}")
+        b.metric("Latency (ms)", f"{update.latency_ms:.0f}")
+        st.caption(f"Frames processed: {update.processed} · stale frames dropped: {update.dropped}")
+    with slots["faces"].container():
+        if update.faces:
+            st.markdown("  \n".join(f"**Face #{f.track_id}: {f.label}** ({f.score:.0%})" for f in update.faces))
+            st.dataframe(faces_table(update), hide_index=True, column_config={
+                "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
+                **{c: st.column_config.NumberColumn(format="percent") for c in CLASSES}})
+        else:
+            st.info("No face in view.")
+    slots["timeline"].plotly_chart(timeline_figure(rows, update.time_s), key=f"live-timeline-{refresh}",
+                                   config={"displayModeBar": False})

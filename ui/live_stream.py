@@ -1,0 +1,113 @@
+"""The live page's WebRTC side: the per-session state, the frame callback, and the streamer itself.
+
+The callback runs on streamlit-webrtc's processing thread, so it never calls ``st.*``: it converts
+the newest frame to BGR, hands it to the engine, and converts the annotated result back.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
+
+from fer.live import LiveSession
+from fer.pipeline import FramePipeline
+
+from . import rtc
+
+log = logging.getLogger(__name__)
+
+CAMERA_KEY = "fer-live-camera"
+FILE_KEY = "fer-live-file"
+_STATE_KEY = "_fer_live_state"
+
+
+@dataclass
+class LiveState:
+    """What one browser session keeps between script runs. ``pipeline`` and ``error`` are written by
+    the script thread / video thread and read by the other; plain attribute swaps are atomic."""
+    session: LiveSession = field(default_factory=LiveSession)
+    pipeline: FramePipeline | None = None
+    error: str | None = None
+    upload_id: str | None = None
+    upload_path: Path | None = None
+
+
+def live_state() -> LiveState:
+    if _STATE_KEY not in st.session_state:
+        st.session_state[_STATE_KEY] = LiveState()
+    return st.session_state[_STATE_KEY]
+
+
+def make_frame_callback(state: LiveState):
+    """An async ``queued_video_frames_callback``: of the frames that piled up while the previous one
+    was processed, only the newest is analysed; the stale ones are counted and dropped."""
+    async def on_frames(frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
+        frame = frames[-1]
+        if len(frames) > 1:
+            state.session.note_dropped(len(frames) - 1)
+        pipeline = state.pipeline
+        if pipeline is None:  # the model is still loading: show the camera as it is
+            return [frame]
+        try:
+            out = state.session.process(frame.to_ndarray(format="bgr24"), pipeline)
+        except Exception as e:  # keep the stream alive; the page shows the message
+            log.exception("live frame processing failed")
+            state.error = f"Processing a frame failed: {type(e).__name__}: {e}"
+            return [frame]
+        state.error = None
+        return [av.VideoFrame.from_ndarray(out, format="bgr24")]
+    return on_frames
+
+
+def _avoid_stale_context_race(key: str) -> None:
+    """streamlit-webrtc 0.77-0.79 sometimes decides, right after connecting, that its context was
+    "not rendered" for a run and stops the worker (no frame is ever processed). Clearing the run
+    counter it compares against only disables that multipage-orphan cleanup (WEBRTC_TESTING.md)."""
+    ctx = st.session_state.get(key)
+    if ctx is not None and hasattr(ctx, "_last_rendered_run_count"):
+        ctx._last_rendered_run_count = None
+
+
+def camera_streamer(state: LiveState) -> WebRtcStreamerContext:
+    """The webcam, sent to the server and returned annotated."""
+    _avoid_stale_context_race(CAMERA_KEY)
+    return webrtc_streamer(
+        key=CAMERA_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc.rtc_configuration(),
+        media_stream_constraints={"video": {"width": 640, "height": 480, "frameRate": 30}, "audio": False},
+        queued_video_frames_callback=make_frame_callback(state), on_video_ended=state.session.end_stream,
+        async_processing=True)
+
+
+def file_streamer(state: LiveState, path: Path) -> WebRtcStreamerContext:
+    """An uploaded video played on the server (looping), through the same pipeline, to the browser."""
+    _avoid_stale_context_race(FILE_KEY)
+    return webrtc_streamer(
+        key=FILE_KEY, mode=WebRtcMode.RECVONLY, rtc_configuration=rtc.rtc_configuration(),
+        media_stream_constraints={"video": True, "audio": False},
+        player_factory=rtc.file_player_factory(path),
+        queued_video_frames_callback=make_frame_callback(state), on_video_ended=state.session.end_stream,
+        async_processing=True)
+
+
+def store_upload(state: LiveState, upload) -> tuple[Path | None, str | None]:
+    """Write an uploaded video to a temporary file (FFmpeg needs a path) once per upload;
+    returns (path, None) or (None, why it can't be played)."""
+    if state.upload_id != upload.file_id or state.upload_path is None or not state.upload_path.exists():
+        discard_upload(state)
+        suffix = Path(upload.name).suffix.lower() or ".mp4"
+        with tempfile.NamedTemporaryFile(prefix="fer-upload-", suffix=suffix, delete=False) as f:
+            f.write(upload.getbuffer())
+        state.upload_id, state.upload_path = upload.file_id, Path(f.name)
+    problem = rtc.probe_video(state.upload_path)
+    return (None, problem) if problem else (state.upload_path, None)
+
+
+def discard_upload(state: LiveState) -> None:
+    if state.upload_path is not None:
+        state.upload_path.unlink(missing_ok=True)
+    state.upload_id = state.upload_path = None
