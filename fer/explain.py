@@ -1,0 +1,209 @@
+"""Where the model looked: Grad-CAM for one face crop, overlaid on the crop as a heat map.
+
+Grad-CAM (Selvaraju et al., 2017) weights the last convolutional feature maps by how much the
+chosen class's *logit* grows with each of them, keeps the positive part and upsamples it to the
+crop. We differentiate the logit, not the softmax probability: a confident softmax saturates and
+its gradient vanishes, which would make the most convincing faces look unexplained.
+
+When Grad-CAM has nothing to say (a model without a spatial convolutional layer, or no positive
+evidence at all for the class) we fall back to SmoothGrad saliency, |d logit / d pixel| averaged
+over a few noisy copies of the crop, which needs nothing but the input gradient.
+
+This runs on the Keras model (``Classifier.keras_model()``), so TensorFlow is imported only here,
+on the first explanation, never when serving starts. Import order matters in a process that also
+runs WebRTC: aiortc must be loaded before TensorFlow (their native crypto libraries clash), so we
+load it first when it is installed.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Side of the returned overlay: the 48 px crop is too small to read on screen.
+OVERLAY_SIZE = 192
+#: Heat map opacity over the face.
+OVERLAY_ALPHA = 0.45
+#: How to read the overlay, one line, for the UI.
+HOW_TO_READ = ("Red/yellow = the regions that pushed the model towards this label the most; "
+               "blue = little influence. It shows where the model looked, not why.")
+
+GRAD_CAM = "Grad-CAM"
+SMOOTHGRAD = "SmoothGrad saliency"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One face's explanation.
+
+    ``heatmap``: (s, s) float32 in [0, 1] on the model's input grid (s = crop side).
+    ``overlay``: (OVERLAY_SIZE, OVERLAY_SIZE, 3) BGR uint8, the crop with the heat map on top.
+    ``class_index``/``label``: the class explained. ``method``: ``GRAD_CAM`` or ``SMOOTHGRAD``.
+    ``layer``: the feature layer Grad-CAM used (None for saliency).
+    """
+    heatmap: np.ndarray
+    overlay: np.ndarray
+    class_index: int
+    label: str
+    method: str
+    layer: str | None = None
+
+
+def _load_aiortc_first() -> None:
+    try:  # see the module docstring: aiortc before TensorFlow, or the WebRTC page crashes later
+        import aiortc  # noqa: F401
+    except ImportError:
+        pass
+
+
+#: Layers that only subsample or regularise features: Grad-CAM on the layer before them keeps twice
+#: the resolution (6x6 instead of 3x3 for the shipped 48 px model) with the same information.
+_PASS_THROUGH = ("Pooling", "Dropout")
+
+
+def _spatial_layer_name(model) -> str | None:
+    """The last layer with a 4-D (N, H, W, C) output and H, W > 1 that is not a pooling or dropout
+    layer: the last convolutional features at their full resolution."""
+    for layer in reversed(model.layers):
+        if any(t in type(layer).__name__ for t in _PASS_THROUGH):
+            continue
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        if shape is not None and len(shape) == 4 and (shape[1] or 0) > 1 and (shape[2] or 0) > 1:
+            return layer.name
+    return None
+
+
+class Explainer:
+    """Explanations for one Keras classifier; builds its gradient model once (thread-safe)."""
+
+    def __init__(self, keras_model, classes: list[str]) -> None:
+        _load_aiortc_first()
+        import keras
+        self.model = keras_model
+        self.classes = list(classes)
+        self.layer = _spatial_layer_name(keras_model)
+        head = keras_model.layers[-1]
+        # Logits: the last Dense layer's input times its kernel, when that layer ends in a softmax.
+        self._head = head if getattr(head, "activation", None) is keras.activations.softmax else None
+        outputs = [keras_model.layers[-1].input if self._head is not None else keras_model.output]
+        if self.layer is not None:
+            outputs.insert(0, keras_model.get_layer(self.layer).output)
+        self._grad_model = keras.Model(keras_model.input, outputs)  # same input structure as the model
+        self._lock = threading.Lock()
+
+    def _logits(self, head_input):
+        if self._head is None:
+            return head_input
+        import tensorflow as tf
+        z = tf.matmul(head_input, self._head.kernel)
+        return z + self._head.bias if self._head.bias is not None else z
+
+    def grad_cam(self, crop: np.ndarray, class_index: int) -> np.ndarray | None:
+        """(s, s) float32 heat map in [0, 1], or None when there is no positive evidence."""
+        if self.layer is None:
+            return None
+        import tensorflow as tf
+        x = tf.convert_to_tensor(crop[None, :, :, None].astype(np.float32))
+        with tf.GradientTape() as tape:
+            features, head_input = self._grad_model(x, training=False)
+            score = self._logits(head_input)[0, class_index]
+        grads = tape.gradient(score, features)
+        if grads is None:
+            return None
+        weights = tf.reduce_mean(grads, axis=(1, 2))  # (1, C): global-average-pooled gradients
+        cam = tf.nn.relu(tf.reduce_sum(features * weights[:, None, None, :], axis=-1))[0].numpy()
+        if not np.isfinite(cam).all() or cam.max() <= 1e-12:
+            return None
+        return _to_unit(_resize(cam, crop.shape[0]))
+
+    def smoothgrad(self, crop: np.ndarray, class_index: int, samples: int = 16, noise: float = 0.1,
+                   seed: int = 0) -> np.ndarray:
+        """(s, s) float32 saliency in [0, 1]: mean |gradient of the logit| over noisy copies."""
+        import tensorflow as tf
+        rng = np.random.default_rng(seed)
+        base = crop.astype(np.float32)[None, :, :, None]
+        noisy = base + rng.normal(0, noise * 255.0, size=(samples,) + base.shape[1:]).astype(np.float32)
+        x = tf.convert_to_tensor(np.clip(noisy, 0, 255))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outs = self._grad_model(x, training=False)
+            head_input = outs[-1] if isinstance(outs, (list, tuple)) else outs
+            score = tf.reduce_sum(self._logits(head_input)[:, class_index])
+        g = np.abs(tape.gradient(score, x).numpy()).mean(axis=0)[..., 0]
+        return _to_unit(_blur(g))
+
+    def explain(self, crop: np.ndarray, class_index: int | None = None, flip: bool = False) -> Explanation:
+        """Explain one (s, s) uint8 gray face crop for ``class_index`` (default: the model's top class).
+
+        ``flip`` mirrors what flip test-time augmentation does to the prediction: the face's map and
+        the mirrored face's map (mirrored back) are averaged.
+        """
+        crop = np.asarray(crop)
+        if crop.ndim != 2 or crop.dtype != np.uint8:
+            raise ValueError(f"explain() takes one (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
+        with self._lock:
+            if class_index is None:
+                views = [crop, crop[:, ::-1]] if flip else [crop]
+                probs = np.mean([np.asarray(self.model(v[None, :, :, None].astype(np.float32), training=False))[0]
+                                 for v in views], axis=0)
+                class_index = int(np.argmax(probs))
+            maps = [self.grad_cam(crop, class_index)]
+            if flip:
+                m = self.grad_cam(np.ascontiguousarray(crop[:, ::-1]), class_index)
+                maps.append(None if m is None else m[:, ::-1])
+            method, layer = GRAD_CAM, self.layer
+            if any(m is None for m in maps):
+                maps = [self.smoothgrad(crop, class_index)]
+                if flip:
+                    maps.append(self.smoothgrad(np.ascontiguousarray(crop[:, ::-1]), class_index)[:, ::-1])
+                method, layer = SMOOTHGRAD, None
+        heat = _to_unit(np.mean(maps, axis=0))
+        return Explanation(heatmap=heat.astype(np.float32), overlay=overlay(crop, heat), class_index=class_index,
+                           label=self.classes[class_index], method=method, layer=layer)
+
+
+def overlay(crop: np.ndarray, heatmap: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
+    """A gray (s, s) uint8 crop and a [0, 1] heat map -> (size, size, 3) BGR uint8, JET-coloured blend."""
+    import cv2
+    face = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
+    face = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
+    heat = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    colour = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
+    return cv2.addWeighted(colour, alpha, face, 1 - alpha, 0)
+
+
+def _resize(a: np.ndarray, side: int) -> np.ndarray:
+    import cv2
+    return cv2.resize(a.astype(np.float32), (side, side), interpolation=cv2.INTER_CUBIC)
+
+
+def _blur(a: np.ndarray) -> np.ndarray:
+    import cv2
+    return cv2.GaussianBlur(a.astype(np.float32), (0, 0), sigmaX=max(1.0, a.shape[0] / 48))
+
+
+def _to_unit(a: np.ndarray) -> np.ndarray:
+    a = np.maximum(np.asarray(a, dtype=np.float32), 0)
+    hi = float(a.max()) if a.size else 0.0
+    return a / hi if hi > 0 else np.zeros_like(a)
+
+
+_explainers: dict[str, Explainer] = {}
+_explainers_lock = threading.Lock()
+
+
+def explainer_for(classifier) -> Explainer:
+    """The ``Explainer`` of a ``fer.model.Classifier`` (one per model folder per process); the first
+    call imports TensorFlow and loads ``model.keras``."""
+    key = str(classifier.info.path.resolve())
+    with _explainers_lock:
+        if key not in _explainers:
+            _load_aiortc_first()
+            _explainers[key] = Explainer(classifier.keras_model(), classifier.classes)
+        return _explainers[key]
+
+
+def explain_face(classifier, crop: np.ndarray, class_index: int | None = None, flip: bool = False) -> Explanation:
+    """Grad-CAM (or SmoothGrad fallback) for one (s, s) uint8 face crop of ``classifier``'s model."""
+    return explainer_for(classifier).explain(crop, class_index, flip=flip)
