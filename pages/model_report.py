@@ -1,0 +1,80 @@
+"""Model report: how the selected model was trained and how well it does, from what training and
+shipping recorded in its folder (metadata.json, history.csv). Nothing is re-measured here."""
+from __future__ import annotations
+
+import streamlit as st
+
+from fer.model import ModelError, resolve_model
+from fer.report import data_summary, format_duration, metric_sets, read_history
+from ui.charts import confusion_heatmap, per_class_recall, training_curves
+from ui.sidebar import current_settings
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _history(model_dir: str, mtime: float) -> list[dict]:
+    return read_history(model_dir)
+
+
+def main() -> None:
+    st.title("Model report")
+    settings = current_settings()
+    try:
+        info = resolve_model(settings.model_name)
+    except ModelError as e:
+        st.error(f"No model to report on: {e}")
+        return
+    meta = info.metadata
+    st.caption(f"Model **{info.name}** in `{info.path}`")
+
+    st.subheader("Training")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Epochs run", meta.get("epochs_run", "n/a"))
+    c2.metric("Best epoch (val)", meta.get("best_epoch") or "n/a")
+    c3.metric("Training wall time", format_duration(meta.get("train_wall_seconds")))
+    params = (meta.get("architecture") or {}).get("params")
+    c4.metric("Parameters", f"{params:,}" if isinstance(params, int) else "n/a")
+    st.markdown("Training command:")
+    st.code(meta.get("command") or "not recorded", language="bash")
+    rows = data_summary(meta)
+    if rows:
+        st.dataframe(rows, hide_index=True)
+    with st.expander("Full metadata"):
+        st.json(meta, expanded=False)
+
+    st.subheader("Accuracy")
+    sets = metric_sets(meta)
+    if not sets:
+        st.warning("This model's metadata holds no evaluation. Run `python -m fer export` (or "
+                   "`python -m fer evaluate`) to measure it.")
+    else:
+        if not any(s.split == "test" for s in sets):
+            st.warning("No test-split figures recorded: the numbers below are on the validation split, "
+                       "which was used to choose the model, so they flatter it.")
+        pick = st.selectbox("Figures on", range(len(sets)), format_func=lambda i: sets[i].label, key="report_set",
+                              help="LiteRT is the runtime the app serves; flip TTA averages each face "
+                                   "with its mirror image.")
+        chosen = sets[pick]
+        m = chosen.metrics
+        c1, c2, c3 = st.columns(3)
+        c1.metric(f"{chosen.split.capitalize()} accuracy", f"{m['accuracy']:.1%}")
+        c2.metric("Macro F1", f"{m['macro_f1']:.3f}")
+        c3.metric("Images", f"{m.get('n', 0):,}")
+        left, right = st.columns(2)
+        with left:
+            st.plotly_chart(per_class_recall(m["per_class"]), key="report_recall")
+        with right:
+            st.plotly_chart(confusion_heatmap(m["confusion"], m.get("classes") or info.classes), key="report_cm")
+        st.dataframe([{"evaluation": s.label, "accuracy": round(s.metrics["accuracy"], 4),
+                       "macro F1": round(s.metrics["macro_f1"], 4), "images": s.metrics.get("n")} for s in sets],
+                     hide_index=True)
+
+    st.subheader("Training curves")
+    hist_file = info.path / "history.csv"
+    history = _history(str(info.path), hist_file.stat().st_mtime if hist_file.is_file() else 0.0)
+    if history:
+        st.plotly_chart(training_curves(history), key="report_curves")
+    else:
+        st.info("No history.csv in the model folder: training curves were not recorded.")
+
+
+main()

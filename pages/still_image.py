@@ -1,0 +1,126 @@
+"""Still images: upload photos (or take one), see every face's expression, its probabilities and
+where the model looked; download the results as JSON and the annotated image.
+
+Thin on purpose: decoding, detection and drawing live in ``fer.still``, Grad-CAM in ``fer.explain``,
+figures in ``ui.charts``. TensorFlow is only imported when the first heat map is requested.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from fer.detection import DetectorSettings
+from fer.explain import HOW_TO_READ, Explanation, explain_face
+from fer.imageio import ImageError
+from fer.model import ModelError
+from fer.still import StillResult, analyse_still, encode_png, error_entry, results_json
+from ui.charts import probability_bars
+from ui.resources import get_classifier, get_pipeline
+from ui.sidebar import current_settings
+
+#: What the uploader offers; anything else still reaches the decoder via the camera or a renamed file.
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def analyse(data: bytes, name: str, model_name: str | None, detector: DetectorSettings, flip: bool,
+            whole: bool) -> StillResult:
+    """One image's faces; cached on the bytes and every setting that changes the answer."""
+    return analyse_still(data, name, get_pipeline(model_name, detector, flip), whole=whole)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def explain(crop, class_index: int, model_name: str | None, flip: bool) -> Explanation:
+    """Grad-CAM for one face crop (the first call imports TensorFlow: a few seconds)."""
+    return explain_face(get_classifier(model_name), crop, class_index, flip=flip)
+
+
+def _probability_line(probabilities: dict[str, float]) -> str:
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+    return " · ".join(f"{c} {p:.1%}" for c, p in ranked)
+
+
+def show_result(res: StillResult, model_name: str | None, flip: bool, with_heatmaps: bool, key: str) -> None:
+    """The annotated image, then one row per face: heat map | probability chart."""
+    w, h = res.original_size
+    note = f"{w}x{h} px" + (f", shown downscaled to {res.annotated.shape[1]}x{res.annotated.shape[0]}"
+                            if res.downscaled else "")
+    st.image(res.annotated, channels="BGR", caption=f"{res.name} ({note})", width="stretch")
+    if not res.faces:
+        st.warning(f"No face found in {res.name}. If the picture is already a cropped face, tick "
+                   "**Treat the whole image as one face**; otherwise try a smaller *Min face size* or "
+                   "*Scale step* in the sidebar.")
+        return
+    st.markdown(f"**{len(res.faces)} face{'s' if len(res.faces) != 1 else ''} found**")
+    classes = list(res.faces[0].probabilities)
+    for i, face in enumerate(res.faces):
+        left, right = st.columns([1, 2])
+        with left:
+            st.markdown(f"**Face {i + 1}: {face.label}** ({face.score:.0%})")
+            if with_heatmaps:
+                try:
+                    with st.spinner("Computing the heat map (the first one loads TensorFlow) ..."):
+                        ex = explain(res.crops[i], classes.index(face.label), model_name, flip)
+                    st.image(ex.overlay, channels="BGR", width="stretch",
+                             caption=f"{ex.method} for '{ex.label}'")
+                except (ModelError, ImportError, ValueError) as e:
+                    st.info(f"No heat map: {e}")
+        with right:
+            st.plotly_chart(probability_bars(face.probabilities), key=f"{key}-face{i}",
+                            config={"displayModeBar": False})
+            st.caption(_probability_line(face.probabilities))
+    if with_heatmaps:
+        st.caption(HOW_TO_READ)
+    st.download_button("Download the annotated image (PNG)", encode_png(res.annotated),
+                       file_name=f"{res.name.rsplit('.', 1)[0]}_annotated.png", mime="image/png",
+                       key=f"{key}-png")
+
+
+def main() -> None:
+    st.title("Still images")
+    st.caption("Upload photos (or take one with the camera): every face is found and classified, "
+               "with its seven probabilities and a heat map of what drove the prediction.")
+    settings = current_settings()
+    c1, c2, c3 = st.columns(3)
+    whole = c1.checkbox("Treat the whole image as one face", key="still_whole",
+                        help="For pictures that are already cropped to one face (like FER2013's): "
+                             "skips face detection.")
+    flip = c2.checkbox("Flip test-time augmentation", key="still_flip",
+                       help="Average the prediction of each face and its mirror image: a little "
+                            "more accurate, twice the work.")
+    with_heatmaps = c3.checkbox("Show heat maps", value=True, key="still_heatmaps",
+                                help="Grad-CAM: where the model looked. The first one takes a few "
+                                     "seconds (TensorFlow loads).")
+    uploads = st.file_uploader("Images", type=UPLOAD_TYPES, accept_multiple_files=True, key="still_uploads",
+                               help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "
+                                    "using their EXIF orientation.")
+    inputs: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
+    if st.toggle("Use the camera", key="still_camera"):
+        shot = st.camera_input("Take a picture", key="still_camera_input")
+        if shot is not None:
+            inputs.append(("camera.jpg", shot.getvalue()))
+    if not inputs:
+        st.info("Upload one or more images to start.")
+        return
+    try:
+        get_classifier(settings.model_name)
+    except ModelError as e:
+        st.error(f"Could not load the model: {e}")
+        return
+    entries = []
+    for n, (name, data) in enumerate(inputs):
+        st.subheader(name)
+        try:
+            res = analyse(data, name, settings.model_name, settings.detector, flip, whole)
+        except ImageError as e:
+            st.error(f"Could not read this file: {e}")
+            entries.append(error_entry(name, str(e)))
+            continue
+        entries.append(res.to_dict())
+        show_result(res, settings.model_name, flip, with_heatmaps, key=f"img{n}")
+    st.divider()
+    st.download_button("Download all results (JSON)", results_json(entries), file_name="faces.json",
+                       mime="application/json", key="still_json",
+                       help="The same format as `python -m fer predict --json`.")
+
+
+main()
