@@ -11,11 +11,12 @@ over a few noisy copies of the crop, which needs nothing but the input gradient.
 
 This runs on the Keras model (``Classifier.keras_model()``), so TensorFlow is imported only here,
 on the first explanation, never when serving starts. Import order matters in a process that also
-runs WebRTC: aiortc must be loaded before TensorFlow (their native crypto libraries clash), so we
-load it first when it is installed.
+runs WebRTC: aiortc must be loaded before TensorFlow (their native crypto libraries clash; importing
+aiortc after TensorFlow segfaults), so we load it first when it is installed.
 """
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -51,7 +52,12 @@ class Explanation:
 
 
 def _load_aiortc_first() -> None:
-    try:  # see the module docstring: aiortc before TensorFlow, or the WebRTC page crashes later
+    """Import aiortc (when installed) while TensorFlow is not loaded yet. Measured here: importing
+    aiortc *after* TensorFlow segfaults the process at import time, so once TensorFlow is in, it's
+    too late and we leave aiortc alone (that process then must never load WebRTC)."""
+    if "tensorflow" in sys.modules or "aiortc" in sys.modules:
+        return
+    try:
         import aiortc  # noqa: F401
     except ImportError:
         pass
