@@ -29,7 +29,7 @@ class DetectorSettings:
     shrunk so that a ``min_size`` face becomes ``detect_face_px`` pixels (never enlarged).
     """
     scale_factor: float = 1.15
-    min_neighbors: int = 5
+    min_neighbors: int = 4
     min_size: int = 48
     detect_face_px: int = 30
 
@@ -66,7 +66,9 @@ class FaceDetector:
         s = self.settings
         f = self.shrink_factor()
         small = gray if f == 1.0 else cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-        min_px = max(CASCADE_WINDOW, int(round(s.min_size * f)))
+        # One scale step below the shrunk min size: the cascade's window sizes are 24 * factor^k,
+        # so a face of exactly min_size could otherwise fall between two of them and be missed.
+        min_px = max(CASCADE_WINDOW, int(s.min_size * f / s.scale_factor))
         found = self._cascade.detectMultiScale(small, scaleFactor=s.scale_factor, minNeighbors=s.min_neighbors,
                                                minSize=(min_px, min_px))
         boxes = [Box(int(round(x / f)), int(round(y / f)), int(round(w / f)), int(round(h / f)))

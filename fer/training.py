@@ -192,7 +192,9 @@ def _history(path: Path) -> list[dict]:
     if not path.exists():
         return []
     with path.open() as f:
-        return [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = [{k: (float(v) if k != "epoch" else int(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+    # A run killed between its backup and its CSV row repeats that epoch on resume: keep the last.
+    return list({r["epoch"]: r for r in rows}.values())
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -234,12 +236,14 @@ def train(cfg: TrainConfig) -> dict:
         metrics=["accuracy"],
     )
     tr, va = _datasets(train_set, val_set, cfg)
+    done = _history(out / "history.csv") if cfg.resume else []
+    best_so_far = max((h["val_accuracy"] for h in done), default=None)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(ckpt / "backup"), save_freq="epoch", delete_checkpoint=False),
         _EpochExtras(),
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras")),
         keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="val_accuracy", mode="max",
-                                        save_best_only=True),
+                                        save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=cfg.resume),
         keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience),
     ]

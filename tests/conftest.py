@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from fer.config import CLASSES, fer2013_root
+from fer.config import fer2013_root
 
 
 def _require_data() -> Path:
@@ -28,14 +27,3 @@ def classifier():
     """The shipped default model, served through LiteRT."""
     from fer.model import load_classifier
     return load_classifier(os.environ.get("FER_TEST_MODEL") or None)
-
-
-def stratified_sample(root: Path, per_class: int, seed: int = 7) -> list[tuple[Path, str]]:
-    """A fixed, reproducible sample: ``per_class`` files of each class (fewer when a class is smaller)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for c in CLASSES:
-        files = sorted((root / c).iterdir())
-        pick = rng.permutation(len(files))[:per_class]
-        out += [(files[i], c) for i in sorted(pick)]
-    return out

@@ -5,16 +5,24 @@ Import this (it imports aiortc) before anything can import TensorFlow: the two c
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import aioice.ice
-from aiortc.contrib.media import MediaPlayer
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 log = logging.getLogger(__name__)
 
+#: RTP's video clock rate; the file track stamps its frames in these units.
+VIDEO_CLOCK_HZ = 90_000
 #: Video containers an upload may use (anything FFmpeg reads with a video stream plays).
 VIDEO_TYPES = ("mp4", "webm", "mov")
 
@@ -85,16 +93,79 @@ def configure_from_env() -> None:
         enable_loopback_ice()
 
 
-def file_player_factory(path: Path, loop: bool = True):
-    """A ``player_factory`` that plays a video file in real time (looping, for demos) as the source."""
-    def make() -> MediaPlayer:
-        return MediaPlayer(str(path), loop=loop)
+class LoopingFileTrack(MediaStreamTrack):
+    """A video file as a live track: real-time pace, monotonic timestamps, looping forever.
+
+    aiortc's ``MediaPlayer(loop=True)`` restarts the timestamps at 0 on each loop and stops pacing
+    (its reader then decodes as fast as it can into an unbounded queue); the browser froze on the
+    last frame of the first pass. This track keeps its own clock instead.
+    """
+    kind = "video"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._container = av.open(str(path))
+        stream = self._container.streams.video[0]
+        self._stream = stream
+        self._period = 1.0 / float(stream.average_rate or stream.guessed_rate or 30)
+        self._frames = None
+        self._lock = threading.Lock()  # decoding runs in executor threads; stop() may close meanwhile
+        self._closed = False
+        self._start: float | None = None
+        self._n = 0
+
+    def _decode_next(self) -> av.VideoFrame:
+        with self._lock:
+            for _ in range(3):  # a pass that ends, the seek back, the first frame of the next pass
+                if self._closed:
+                    raise MediaStreamError
+                if self._frames is None:
+                    self._frames = self._container.decode(self._stream)
+                try:
+                    return next(self._frames)
+                except StopIteration:
+                    self._container.seek(0)
+                    self._frames = None
+            raise MediaStreamError
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await asyncio.get_running_loop().run_in_executor(None, self._decode_next)
+        now = time.monotonic()
+        if self._start is None or now - (self._start + self._n * self._period) > 1.0:
+            self._start = now - self._n * self._period  # first frame, or fell far behind: no burst
+        delay = self._start + self._n * self._period - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame.pts, frame.time_base = round(self._n * self._period * VIDEO_CLOCK_HZ), Fraction(1, VIDEO_CLOCK_HZ)
+        self._n += 1
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._container.close()
+
+
+@dataclass
+class FilePlayer:
+    """The two attributes streamlit-webrtc reads from what a ``player_factory`` returns."""
+    video: MediaStreamTrack
+    audio: MediaStreamTrack | None = None
+
+
+def file_player_factory(path: Path):
+    """A ``player_factory`` that plays a video file (looping, for demos) as the stream's source."""
+    def make() -> FilePlayer:
+        return FilePlayer(LoopingFileTrack(path))
     return make
 
 
 def probe_video(path: Path) -> str | None:
     """None if FFmpeg can decode a frame of ``path``'s video stream; otherwise why not, in one line."""
-    import av
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:

@@ -1,0 +1,84 @@
+"""How many real faces the detector keeps, and at what cost, for several scan scales.
+
+Pastes FER2013 test faces (a fixed stratified sample) at several sizes and places into 640x480
+frames and counts a face as found when a detected box overlaps it (IoU >= 0.3). Compares scanning
+the full frame against the downscaled scans the product uses.
+
+    python bench/detection_rate.py [--per-class 30] [--sizes 48 64 96 160]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from fer.compose import background, iou, paste_face  # noqa: E402
+from fer.config import CLASSES, fer2013_root  # noqa: E402
+from fer.data import list_images, load_gray  # noqa: E402
+from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
+
+
+def sample_faces(per_class: int, seed: int = 3) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    root = fer2013_root() / "test"
+    if not root.is_dir():
+        sys.exit(f"FER2013 not found at {root} (set FER_DATA_DIR)")
+    out = []
+    for c in CLASSES:
+        files = list_images(root / c)
+        out += [load_gray(files[i], 48) for i in sorted(rng.permutation(len(files))[:per_class])]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--per-class", type=int, default=30)
+    p.add_argument("--sizes", type=int, nargs="+", default=[48, 64, 96, 160])
+    p.add_argument("--face-px", type=int, nargs="+", default=[0, 24, 30, 36],
+                   help="scan scales: a min-size face becomes this many pixels (0 = full frame)")
+    p.add_argument("--neighbors", type=int, nargs="+", default=[DetectorSettings().min_neighbors])
+    p.add_argument("--scale-factor", type=float, nargs="+", default=[DetectorSettings().scale_factor])
+    args = p.parse_args(argv)
+    faces = sample_faces(args.per_class)
+    rng = np.random.default_rng(11)
+    frames = []
+    for i, crop in enumerate(faces):
+        for s in args.sizes:
+            x, y = int(rng.integers(0, 640 - s)), int(rng.integers(0, 480 - s))
+            frames.append((paste_face(background(640, 480, seed=i), crop, Box(x, y, s, s)), Box(x, y, s, s), s))
+    rows = []
+    grid = [(px, nb, sf) for px in args.face_px for nb in args.neighbors for sf in args.scale_factor]
+    for px, nb, sf in grid:
+        settings = DetectorSettings(detect_face_px=px if px else 48, min_neighbors=nb, scale_factor=sf)
+        det = FaceDetector(settings)
+        found = {s: 0 for s in args.sizes}
+        false = 0
+        ms = []
+        for frame, truth, s in frames:
+            gray = frame[..., 1]
+            t = time.perf_counter()
+            boxes = det.detect(gray)
+            ms.append((time.perf_counter() - t) * 1e3)
+            hit = [b for b in boxes if iou(b, truth) >= 0.3]
+            found[s] += bool(hit)
+            false += len(boxes) - len(hit)
+        n = len(faces)
+        row = {"scan": "full frame" if not px else f"min face -> {px}px (x{det.shrink_factor():.2f})",
+               "min_neighbors": nb, "scale_factor": sf,
+               "median_ms": round(statistics.median(ms), 2),
+               "detection_rate": {s: round(found[s] / n, 3) for s in args.sizes},
+               "overall_rate": round(sum(found.values()) / len(frames), 3), "false_boxes": false}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

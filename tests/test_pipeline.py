@@ -1,0 +1,101 @@
+"""The frame pipeline on real faces pasted into larger frames: found, classified, drawn."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer.compose import compose, iou
+from fer.config import CLASSES
+from fer.data import load_gray
+from fer.detection import DetectorSettings, FaceDetector
+from fer.pipeline import FramePipeline, crop_faces, draw_faces, to_gray
+
+from fer_samples import stratified_sample
+
+
+@pytest.fixture(scope="module")
+def clear_faces(fer_root, classifier):
+    """Test faces of each class that the classifier itself is sure of (p >= 0.8) on the raw crop."""
+    sample = stratified_sample(fer_root / "test", per_class=60, seed=5)
+    crops = np.stack([load_gray(p, 48) for p, _ in sample])
+    probs = classifier.predict(crops)
+    out = {}
+    for (path, c), crop, p in zip(sample, crops, probs):
+        if CLASSES[int(p.argmax())] == c and p.max() >= 0.8:
+            out.setdefault(c, []).append(crop)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipeline(classifier):
+    return FramePipeline(classifier, FaceDetector(DetectorSettings()))
+
+
+def test_a_face_pasted_into_a_frame_is_found_and_classified(pipeline, clear_faces):
+    happy = clear_faces["happy"][:10]
+    assert len(happy) >= 5
+    found = correct = 0
+    for i, crop in enumerate(happy):
+        frame, (truth,) = compose([crop], 640, 480, face_px=160, seed=i)
+        faces = pipeline.analyse(frame).faces
+        hits = [f for f in faces if iou(f.box, truth) >= 0.4]
+        found += bool(hits)
+        correct += bool(hits) and hits[0].label == "happy"
+        for f in faces:
+            assert set(f.probabilities) == set(CLASSES)
+            assert abs(sum(f.probabilities.values()) - 1) < 1e-3
+            assert f.score == max(f.probabilities.values())
+    assert found >= 8, f"found {found}/10 pasted faces"
+    assert correct >= 7, f"{correct}/10 pasted happy faces read happy"
+
+
+def test_several_faces_in_one_frame_are_classified_in_one_batch(pipeline, clear_faces):
+    crops = [clear_faces[c][0] for c in ("happy", "surprise", "happy", "surprise")]
+    frame, truths = compose(crops, 640, 480, face_px=140, seed=3)
+    result = pipeline.analyse(frame)
+    matched = [max((iou(f.box, t) for f in result.faces), default=0) for t in truths]
+    assert sum(m >= 0.4 for m in matched) >= 3
+    assert {"detect", "classify", "total"} <= set(result.timings_ms)
+
+
+def test_a_frame_without_faces_gives_no_faces(pipeline):
+    frame, _ = compose([], 640, 480)
+    assert pipeline.analyse(frame).faces == []
+
+
+def test_whole_image_mode_classifies_a_precropped_face(pipeline, clear_faces):
+    crop = clear_faces["happy"][0]
+    faces = pipeline.analyse_whole(np.repeat(crop[..., None], 3, 2)).faces
+    assert len(faces) == 1 and faces[0].label == "happy"
+    assert tuple(faces[0].box) == (0, 0, 48, 48)
+
+
+def test_drawing_marks_the_face_in_its_expression_colour(pipeline, clear_faces):
+    frame, (truth,) = compose([clear_faces["happy"][1]], 640, 480, face_px=160, seed=9)
+    before = frame.copy()
+    faces = pipeline.analyse(frame).faces
+    assert faces
+    draw_faces(frame, faces)
+    changed = np.any(frame != before, axis=2)
+    x, y, w, h = faces[0].box
+    assert changed[y, x:x + w].mean() > 0.9  # the box's top edge
+    assert changed.sum() < frame.shape[0] * frame.shape[1] * 0.2  # nothing but annotations
+
+
+def test_crops_are_taken_from_the_box_with_a_margin_and_padded_at_edges():
+    gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
+    from fer.detection import Box
+    crops = crop_faces(gray, [Box(0, 0, 40, 40), Box(50, 50, 50, 50)], 48)
+    assert crops.shape == (2, 48, 48) and crops.dtype == np.uint8
+
+
+def test_downscaled_detection_keeps_large_faces(classifier, clear_faces):
+    """The shrunk scan the live page uses still finds faces of 96 px and more."""
+    det = FaceDetector(DetectorSettings())
+    assert det.shrink_factor() < 1.0
+    crops = [c for cs in clear_faces.values() for c in cs[:4]]
+    found = 0
+    for i, crop in enumerate(crops):
+        frame, (truth,) = compose([crop], 640, 480, face_px=120, seed=i)
+        found += any(iou(b, truth) >= 0.4 for b in det.detect(to_gray(frame)))
+    assert found / len(crops) >= 0.7, f"{found}/{len(crops)}"

@@ -1,0 +1,71 @@
+"""The shipped model on real FER2013 data: accuracy, and the LiteRT runtime agreeing with Keras."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer.config import CLASSES
+from fer.data import load_gray
+
+from fer_samples import stratified_sample
+
+
+@pytest.fixture(scope="module")
+def test_sample(fer_root):
+    """A fixed sample of test/ with each class in its natural share (about 30 % of the split)."""
+    root = fer_root / "test"
+    rng = np.random.default_rng(2024)
+    picked = []
+    for c in CLASSES:
+        files = sorted((root / c).iterdir())
+        n = max(5, round(len(files) * 0.3))
+        picked += [(files[i], c) for i in sorted(rng.permutation(len(files))[:n])]
+    images = np.stack([load_gray(p, 48) for p, _ in picked])
+    labels = np.array([CLASSES.index(c) for _, c in picked])
+    return images, labels
+
+
+def test_shipped_model_scores_at_least_68_percent_on_a_stratified_test_sample(classifier, test_sample):
+    images, labels = test_sample
+    assert classifier.classes == list(CLASSES)
+    acc = float((classifier.predict(images).argmax(1) == labels).mean())
+    assert acc >= 0.68, f"accuracy {acc:.3f} on {len(labels)} test images"
+
+
+def test_every_class_is_recalled_above_chance(classifier, test_sample):
+    images, labels = test_sample
+    pred = classifier.predict(images).argmax(1)
+    for k, c in enumerate(CLASSES):
+        recall = float((pred[labels == k] == k).mean())
+        assert recall > 1 / len(CLASSES), f"{c}: recall {recall:.2f}"
+
+
+def test_probabilities_are_a_distribution(classifier, test_sample):
+    probs = classifier.predict(test_sample[0][:64])
+    assert probs.shape == (64, len(CLASSES))
+    assert np.all(probs >= 0)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-3)
+
+
+def test_litert_runtime_agrees_with_the_keras_model(classifier, fer_root):
+    sample = stratified_sample(fer_root / "val", per_class=40)
+    images = np.stack([load_gray(p, 48) for p, _ in sample])
+    lite = classifier.predict(images)
+    ref = classifier.keras_model().predict(images[..., None].astype(np.float32), verbose=0)
+    agreement = float((lite.argmax(1) == ref.argmax(1)).mean())
+    assert agreement >= 0.97, f"top-1 agreement {agreement:.3f}"
+    assert float(np.abs(lite - ref).mean()) < 0.02
+
+
+def test_batched_and_single_predictions_match(classifier, test_sample):
+    images = test_sample[0][:20]
+    batch = classifier.predict(images)
+    single = np.concatenate([classifier.predict(images[i:i + 1]) for i in range(len(images))])
+    np.testing.assert_allclose(batch, single, atol=1e-5)
+
+
+def test_flip_averaging_is_symmetric(classifier, test_sample):
+    images = test_sample[0][:16]
+    a = classifier.predict(images, flip=True)
+    b = classifier.predict(images[:, :, ::-1], flip=True)
+    np.testing.assert_allclose(a, b, atol=1e-5)
