@@ -1,0 +1,96 @@
+"""The model report page through AppTest: it shows what the model folder recorded (command, epochs,
+wall time, accuracy, macro F1, per-class recall, confusion, training curves) and stays useful for a
+folder that recorded less."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fer.config import REPO_ROOT
+from fer.detection import DetectorSettings
+from fer.report import format_duration, metric_sets, read_history
+from ui.sidebar import AppSettings
+
+PAGE = str(REPO_ROOT / "pages" / "model_report.py")
+
+
+def _page(model: str | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    if model is not None:
+        at.session_state["_fer_app_settings"] = AppSettings(model, DetectorSettings())
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_the_report_shows_the_models_metadata_and_figures(classifier):
+    meta = classifier.info.metadata
+    at = _page()
+    m = _metrics(at)
+    assert m["Epochs run"] == str(meta["epochs_run"])
+    assert m["Training wall time"] == format_duration(meta["train_wall_seconds"])
+    assert [c.value for c in at.code] == [meta["command"]]
+    sets = metric_sets(meta)
+    assert sets, "the model under test records no evaluation"
+    headline = sets[0]
+    assert m[f"{headline.split.capitalize()} accuracy"] == f"{headline.metrics['accuracy']:.1%}"
+    assert m["Macro F1"] == f"{headline.metrics['macro_f1']:.3f}"
+    assert at.selectbox(key="report_set").options == [s.label for s in sets]
+    keys = {el.key for el in at.get("plotly_chart")}
+    assert {"report_recall", "report_cm"} <= keys
+    if read_history(classifier.info.path):
+        assert "report_curves" in keys
+    for i, s in enumerate(sets):
+        at.selectbox(key="report_set").set_value(i)
+        at.run()
+        assert _metrics(at)[f"{s.split.capitalize()} accuracy"] == f"{s.metrics['accuracy']:.1%}"
+
+
+def test_the_shipped_model_is_reported_on_the_test_split_of_the_runtime_that_serves(classifier):
+    meta = classifier.info.metadata
+    if "litert_test" not in meta.get("metrics", {}):
+        pytest.skip(f"{classifier.info.name} has no LiteRT test figures (a model shipped without --test)")
+    at = _page()
+    assert metric_sets(meta)[0].key == "litert_test"
+    assert _metrics(at)["Test accuracy"] == f"{meta['metrics']['litert_test']['plain']['accuracy']:.1%}"
+    assert not at.warning
+
+
+def test_a_model_folder_that_recorded_little_still_gets_a_report(classifier, tmp_path):
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    meta = {k: v for k, v in classifier.info.metadata.items() if k not in ("metrics", "command", "train_wall_seconds")}
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    shutil.copy(classifier.info.path / "model.tflite", folder / "model.tflite")
+    at = _page(str(folder))
+    assert _metrics(at)["Training wall time"] == "not recorded"
+    assert [c.value for c in at.code] == ["not recorded"]
+    warnings = [w.value for w in at.warning]
+    assert any("holds no evaluation" in w for w in warnings), warnings
+    assert any("training curves were not recorded" in i.value for i in at.info)
+
+
+def test_a_missing_model_is_an_error_not_a_traceback(tmp_path):
+    at = _page(str(tmp_path / "nowhere"))
+    assert at.error and "No model to report on" in at.error[0].value
+
+
+def test_durations_read_like_a_person_wrote_them():
+    assert format_duration(5025) == "1 h 23 min 45 s"
+    assert format_duration(89.5) == "1 min 30 s"
+    assert format_duration(7) == "7 s"
+    assert format_duration(None) == "not recorded"
+
+
+def test_history_rows_parse_and_bad_values_are_dropped(tmp_path):
+    (tmp_path / "history.csv").write_text("epoch,accuracy,loss,val_accuracy\n0,0.5,1.2,0.4\n1,0.6,,0.45\n")
+    assert read_history(tmp_path) == [{"epoch": 0, "accuracy": 0.5, "loss": 1.2, "val_accuracy": 0.4},
+                                      {"epoch": 1, "accuracy": 0.6, "val_accuracy": 0.45}]
+    assert read_history(tmp_path / "missing") == []
