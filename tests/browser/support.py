@@ -171,3 +171,17 @@ def in_loopback_only_netns() -> bool:
     # /proc/self/net follows this process's namespace (/sys/class/net follows sysfs's mount).
     lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
     return [ln.split(":", 1)[0].strip() for ln in lines] == ["lo"]
+
+
+def processes_with_arg(arg: str) -> list[int]:
+    """Pids of live (non-zombie) processes whose command line contains ``arg`` (to prove a server is gone)."""
+    found = []
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if arg in cmd and state != "Z" and int(d.name) != os.getpid():
+            found.append(int(d.name))
+    return found

@@ -1,0 +1,184 @@
+"""Drive the live page in a real browser and measure what only real processing produces.
+
+Shared by the browser tests and bench/live_page.py. An init script (runs in every frame, so also in
+the streamer's iframe) keeps every RTCPeerConnection for getStats(), notes when START is clicked,
+and watches the returned <video>: a frame with coloured pixels is an annotated one, because the
+fake camera is gray (see fake_camera.py).
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+INIT_SCRIPT = r"""
+(() => {
+  if (window.__fer) return;
+  const fer = window.__fer = {pcs: [], start: null, firstAnnotated: null, annotated: 0, sampled: 0};
+  const Orig = window.RTCPeerConnection;
+  if (Orig) {
+    const Wrapped = function (...args) { const pc = new Orig(...args); fer.pcs.push(pc); return pc; };
+    Wrapped.prototype = Orig.prototype;
+    Object.setPrototypeOf(Wrapped, Orig);
+    window.RTCPeerConnection = Wrapped;
+  }
+  fer.stats = async () => {
+    const out = {framesDecoded: 0, framesReceived: 0, framesPerSecond: 0};
+    for (const pc of fer.pcs) {
+      if (pc.connectionState === 'closed') continue;
+      (await pc.getStats()).forEach(r => {
+        if (r.type === 'inbound-rtp' && r.kind === 'video') {
+          out.framesDecoded += r.framesDecoded || 0;
+          out.framesReceived += r.framesReceived || 0;
+          out.framesPerSecond = Math.max(out.framesPerSecond, r.framesPerSecond || 0);
+        }
+      });
+    }
+    return out;
+  };
+  window.addEventListener('click', e => {  // window: the iframe's first document is replaced, its window is not
+    const b = e.target && e.target.closest && e.target.closest('button');
+    if (b && /start/i.test(b.textContent || '') && fer.start === null) fer.start = performance.now();
+  }, true);
+  const W = 320, H = 240;
+  const canvas = document.createElement('canvas'); canvas.width = W; canvas.height = H;
+  const g = canvas.getContext('2d', {willReadFrequently: true});
+  const watch = (video) => {
+    const step = () => {
+      if (video.videoWidth) {
+        g.drawImage(video, 0, 0, W, H);
+        const d = g.getImageData(0, 0, W, H).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          const mx = Math.max(d[i], d[i + 1], d[i + 2]), mn = Math.min(d[i], d[i + 1], d[i + 2]);
+          if (mx - mn > 60) n++;
+        }
+        fer.sampled++;
+        if (n > 40) { fer.annotated++; if (fer.firstAnnotated === null) fer.firstAnnotated = performance.now(); }
+      }
+      video.requestVideoFrameCallback(step);
+    };
+    video.requestVideoFrameCallback(step);
+  };
+  setInterval(() => document.querySelectorAll('video').forEach(v => {
+    if (!v.__ferWatched) { v.__ferWatched = true; watch(v); }
+  }), 100);
+})();
+"""
+
+FRAMES_RE = re.compile(r"Frames processed: (\d+)")
+FACE_RE = re.compile(r"Face #(\d+): (\w+)")
+
+
+@dataclass
+class PanelReading:
+    """One look at the side panel."""
+    processed: int | None
+    fps: float | None
+    latency_ms: float | None
+    faces: dict[int, str] = field(default_factory=dict)
+
+
+def new_page(browser):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    context.add_init_script(INIT_SCRIPT)
+    return context.new_page()
+
+
+def streamer_frame(page, timeout_s: float = 60.0):
+    """The streamlit-webrtc iframe (its URL contains 'webrtc') once its START button is visible."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "webrtc" in frame.url:
+                try:
+                    frame.get_by_role("button", name="Start").wait_for(state="visible", timeout=500)
+                    return frame
+                except Exception:  # Playwright's TimeoutError, or the frame was replaced
+                    pass
+        page.wait_for_timeout(100)
+    raise TimeoutError(f"no START button in a webrtc iframe within {timeout_s:.0f} s")
+
+
+def open_live_page(page, url: str, timeout_s: float = 60.0) -> tuple[object, float]:
+    """Open the app; return (the streamer iframe, seconds from navigation to START visible)."""
+    t0 = time.monotonic()
+    page.goto(url, wait_until="commit")
+    frame = streamer_frame(page, timeout_s)
+    return frame, time.monotonic() - t0
+
+
+def press(frame, name: str) -> None:
+    frame.get_by_role("button", name=name).click()
+
+
+def stats(frame) -> dict:
+    return frame.evaluate("window.__fer.stats()")
+
+
+def annotation(frame) -> dict:
+    """{start, firstAnnotated (ms, the iframe's clock), annotated, sampled} from the video watcher."""
+    return frame.evaluate("({start: __fer.start, firstAnnotated: __fer.firstAnnotated, "
+                          "annotated: __fer.annotated, sampled: __fer.sampled})")
+
+
+def _metric(page, label: str) -> float | None:
+    loc = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text(label, exact=True))
+    if loc.count() == 0:
+        return None
+    try:
+        return float(loc.first.locator('[data-testid="stMetricValue"]').inner_text(timeout=1000).strip())
+    except (ValueError, Exception):
+        return None
+
+
+def read_panel(page) -> PanelReading:
+    text = page.locator('[data-testid="stMain"]').inner_text(timeout=5000)
+    m = FRAMES_RE.search(text)
+    return PanelReading(int(m.group(1)) if m else None, _metric(page, "Processed fps"),
+                        _metric(page, "Latency (ms)"), {int(i): lab for i, lab in FACE_RE.findall(text)})
+
+
+def wait_processed(page, at_least: int, timeout_s: float = 90.0) -> PanelReading:
+    """Poll the panel until it reports ``at_least`` processed frames."""
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = read_panel(page)
+        except Exception:  # the page is mid-rerun
+            last = None
+        if last and last.processed is not None and last.processed >= at_least:
+            return last
+        page.wait_for_timeout(250)
+    raise TimeoutError(f"the page never reported {at_least} processed frames (last reading: {last})")
+
+
+def sample_panel(page, seconds: float, every_s: float = 0.5) -> list[PanelReading]:
+    out = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            out.append(read_panel(page))
+        except Exception:
+            pass
+        page.wait_for_timeout(int(every_s * 1000))
+    return out
+
+
+def download_csv(page, timeout_s: float = 30.0) -> str:
+    """Click the CSV download button and return the file's text."""
+    with page.expect_download(timeout=timeout_s * 1000) as info:
+        page.get_by_role("button", name="Download session (CSV)").click()
+    path = info.value.path()
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def choose_video_file(page, path, timeout_s: float = 60.0):
+    """Switch the source to an uploaded file and upload ``path``; return the new streamer iframe."""
+    page.get_by_test_id("stRadioGroup").get_by_text("Video file", exact=True).click()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    # The camera iframe goes away and the file streamer's iframe takes its place.
+    page.wait_for_timeout(500)
+    return streamer_frame(page, timeout_s)
