@@ -34,7 +34,7 @@ def main() -> None:
     params = (meta.get("architecture") or {}).get("params")
     c4.metric("Parameters", f"{params:,}" if isinstance(params, int) else "n/a")
     st.markdown("Training command:")
-    st.code(meta.get("command") or "not recorded", language="bash")
+    st.code(meta.get("command") or "not recorded", language="bash", wrap_lines=True)
     rows = data_summary(meta)
     if rows:
         st.dataframe(rows, hide_index=True)

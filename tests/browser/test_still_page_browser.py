@@ -39,8 +39,15 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/still_image", wait_until="domcontentloaded")
+            # In through the front door, as a user: app.py's navigation and shared sidebar, then the page.
+            # (A first request straight to /still_image on a fresh server would run the page without
+            # app.py: Streamlit's legacy pages/-folder mode stays on until app.py has run once.)
+            page.goto(url, wait_until="domcontentloaded")
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            expect(nav.get_by_text("Still images")).to_be_visible(timeout=60_000)
+            nav.get_by_text("Still images").click()
             expect(page.get_by_text("Upload one or more images to start.")).to_be_visible(timeout=60_000)
+            expect(page.locator('[data-testid="stSidebar"]').get_by_text("Face detector")).to_be_visible()
             t0 = time.monotonic()
             page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
 
