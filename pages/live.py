@@ -7,7 +7,6 @@ import streamlit as st
 
 from fer.model import ModelError
 from ui import rtc
-from ui.live_panel import TIMELINE_SPAN_S, render_panel
 from ui.live_stream import camera_streamer, discard_upload, file_streamer, live_state, store_upload
 from ui.resources import get_pipeline
 from ui.sidebar import current_settings
@@ -60,6 +59,9 @@ except (ModelError, RuntimeError, ValueError) as e:
     state.pipeline = None
     st.error(f"The model could not be loaded: {e}")
     st.stop()
+
+# Imported here, not at the top: pandas and Plotly are not needed to show START.
+from ui.live_panel import TIMELINE_SPAN_S, render_panel  # noqa: E402
 
 with panel_col:
     slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}

@@ -1,0 +1,147 @@
+"""Benchmark the live page the way a user meets it: a real `streamlit run app.py`, headless Chromium
+with a fake 30 fps 640x480 camera of 1, 2 and 4 real faces, START, watch, STOP.
+
+Prints, per face count: START visible after page open, first processed frame after START,
+processed fps (the page's own figure), browser fps (inbound-rtp framesPerSecond), pipeline latency,
+and the server's RSS at the start and the end (``--minutes 5 --faces 1`` is the memory run).
+
+    python bench/live_page.py                 # 1, 2, 4 faces, 20 s each
+    python bench/live_page.py --minutes 5 --faces 1
+
+Runs in a loopback-only network namespace when started as root (as the browser tests do).
+Figures measured while something else loads the CPU (e.g. training) say little about the product.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
+
+import fake_camera  # noqa: E402
+import live_driver as drive  # noqa: E402
+import support  # noqa: E402
+
+
+@dataclass
+class Result:
+    faces: int
+    start_visible_s: float
+    first_processed_s: float | None
+    processed_fps: float
+    browser_fps: float
+    latency_ms: float
+    frames_processed: int
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_max_mb: float
+    seconds: float
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every process in the server's process group, in MB."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for line in (stat.parent / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total / 1024
+
+
+def build_videos(counts: list[int], out: Path) -> dict[int, Path]:
+    from fer.detection import FaceDetector
+    from fer.model import load_classifier
+    picked = fake_camera.pick_faces(load_classifier(), FaceDetector(), "happy", n=max(counts))
+    videos = {}
+    for n in counts:
+        frames = fake_camera.frames([p.image for p in picked[:n]], seconds=5.0)
+        videos[n] = fake_camera.write_y4m(out / f"faces{n}.y4m", frames)
+    return videos
+
+
+def run_one(playwright, video: Path, faces: int, seconds: float) -> Result:
+    browser = support.launch_chromium(playwright, video)
+    try:
+        with support.streamlit_server() as url:
+            page = drive.new_page(browser)
+            frame, start_visible = drive.open_live_page(page, url)
+            rss_start = group_rss_mb(url.pgid)
+            drive.press(frame, "Start")
+            drive.wait_processed(page, 1)
+            t_end = time.monotonic() + seconds
+            readings, browser_fps, rss = [], [], [rss_start]
+            next_rss = time.monotonic() + 30
+            while time.monotonic() < t_end:
+                page.wait_for_timeout(1000)
+                try:
+                    readings.append(drive.read_panel(page))
+                except Exception:
+                    pass
+                browser_fps.append(drive.stats(frame)["framesPerSecond"])
+                if time.monotonic() >= next_rss:
+                    rss.append(group_rss_mb(url.pgid))
+                    print(f"  {faces} face(s), {seconds - (t_end - time.monotonic()):.0f} s: RSS {rss[-1]:.0f} MB",
+                          flush=True)
+                    next_rss += 30
+            a = drive.annotation(frame)
+            rss_end = group_rss_mb(url.pgid)
+            drive.press(frame, "Stop")
+            page.context.close()
+    finally:
+        browser.close()
+    steady = [r for r in readings[len(readings) // 4:] if r.fps is not None]  # skip the warm-up quarter
+    first = (a["firstAnnotated"] - a["start"]) / 1000 if a["firstAnnotated"] and a["start"] else None
+    return Result(faces, round(start_visible, 2), None if first is None else round(first, 2),
+                  round(statistics.median(r.fps for r in steady), 1) if steady else 0.0,
+                  round(statistics.median(browser_fps[len(browser_fps) // 4:]), 1) if browser_fps else 0.0,
+                  round(statistics.median(r.latency_ms for r in steady if r.latency_ms is not None), 1)
+                  if steady else 0.0,
+                  max((r.processed or 0) for r in readings) if readings else 0,
+                  round(rss_start, 1), round(rss_end, 1), round(max(rss + [rss_end]), 1), seconds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--faces", type=int, nargs="+", default=[1, 2, 4], choices=[1, 2, 3, 4])
+    ap.add_argument("--seconds", type=float, default=20.0, help="streaming time per face count")
+    ap.add_argument("--minutes", type=float, help="streaming time per face count, in minutes (memory run)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    seconds = args.minutes * 60 if args.minutes else args.seconds
+    if not support.in_loopback_only_netns():
+        try:
+            support.enter_loopback_netns()
+        except OSError as e:
+            print(f"note: staying on the host network ({e})", file=sys.stderr)
+    from playwright.sync_api import sync_playwright
+    results = []
+    with tempfile.TemporaryDirectory(prefix="fer-bench-") as tmp:
+        videos = build_videos(args.faces, Path(tmp))
+        with sync_playwright() as p:
+            for n in args.faces:
+                results.append(run_one(p, videos[n], n, seconds))
+                print(json.dumps(asdict(results[-1])), flush=True)
+    cols = [("faces", "faces"), ("START visible s", "start_visible_s"), ("first frame s", "first_processed_s"),
+            ("processed fps", "processed_fps"), ("browser fps", "browser_fps"), ("latency ms", "latency_ms"),
+            ("RSS start MB", "rss_start_mb"), ("RSS end MB", "rss_end_mb"), ("RSS max MB", "rss_max_mb")]
+    print("\n" + " | ".join(c for c, _ in cols))
+    for r in results:
+        print(" | ".join(str(getattr(r, k)) for _, k in cols))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()

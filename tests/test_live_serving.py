@@ -1,0 +1,110 @@
+"""The live serving path without a browser: no TensorFlow, ICE configuration, the loopback switch,
+and the looping file source."""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_live_path_serves_frames_without_importing_tensorflow(classifier):
+    """TensorFlow next to aiortc crashes the server; the live path must run on LiteRT alone."""
+    code = """
+import sys, numpy as np
+import streamlit_webrtc
+from ui import rtc, live_stream, live_panel
+from fer.detection import FaceDetector
+from fer.live import LiveSession
+from fer.model import load_classifier
+from fer.pipeline import FramePipeline
+session = LiveSession()
+session.process(np.full((480, 640, 3), 90, np.uint8), FramePipeline(load_classifier(), FaceDetector()))
+assert session.latest().processed == 1
+bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))
+print('IMPORTED', bad)
+sys.exit(1 if bad else 0)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_ice_servers_default_to_none(monkeypatch):
+    from ui import rtc
+    monkeypatch.delenv("FER_ICE_SERVERS", raising=False)
+    assert rtc.rtc_configuration() == {"iceServers": []}
+
+
+def test_ice_servers_come_from_the_environment(monkeypatch):
+    from ui import rtc
+    servers = [{"urls": ["turn:turn.example.com:3478"], "username": "u", "credential": "p"}]
+    monkeypatch.setenv("FER_ICE_SERVERS", json.dumps(servers))
+    assert rtc.ice_servers() == servers
+
+
+@pytest.mark.parametrize("raw", ["not json", '{"urls": "stun:x"}', '[{"url": "stun:x"}]'])
+def test_bad_ice_configuration_is_a_clear_error(monkeypatch, raw):
+    from ui import rtc
+    monkeypatch.setenv("FER_ICE_SERVERS", raw)
+    with pytest.raises(rtc.ConfigError, match="FER_ICE_SERVERS"):
+        rtc.ice_servers()
+
+
+def test_loopback_switch_makes_aioice_offer_only_127_0_0_1(monkeypatch):
+    import aioice.ice
+    from ui import rtc
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    rtc.enable_loopback_ice()
+    assert aioice.ice.get_host_addresses(use_ipv4=True, use_ipv6=True) == ["127.0.0.1"]
+
+    async def host_candidates() -> list[str]:
+        conn = aioice.Connection(ice_controlling=False, components=1)
+        await conn.gather_candidates()
+        hosts = [c.host for c in conn.local_candidates]
+        await conn.close()
+        return hosts
+    assert asyncio.run(host_candidates()) == ["127.0.0.1"]
+
+
+def _write_video(path: Path, frames: int, fps: int = 30) -> Path:
+    import av
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            img = np.full((48, 64, 3), i * 20 % 255, np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return path
+
+
+def test_file_source_loops_with_increasing_timestamps_at_the_file_rate(tmp_path):
+    from ui.rtc import LoopingFileTrack, probe_video
+    path = _write_video(tmp_path / "clip.mp4", frames=10)
+    assert probe_video(path) is None
+
+    async def play(n: int) -> tuple[list[int], float]:
+        track = LoopingFileTrack(path)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        pts = [(await track.recv()).pts for _ in range(n)]
+        track.stop()
+        return pts, loop.time() - t0
+    pts, took = asyncio.run(play(25))  # two and a half passes of the clip
+    assert all(b > a for a, b in zip(pts, pts[1:]))
+    assert 24 / 30 * 0.9 <= took <= 24 / 30 + 1.0
+
+
+def test_a_file_that_is_not_a_video_is_refused_with_a_reason(tmp_path):
+    from ui.rtc import probe_video
+    bad = tmp_path / "notes.mp4"
+    bad.write_bytes(b"this is not a video")
+    assert "not a video" in probe_video(bad)
