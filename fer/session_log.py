@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from .config import CLASSES
 from .pipeline import Face
 
-#: About an hour of one face at 30 fps; older rows fall off the front.
-DEFAULT_MAX_ROWS = 100_000
+#: About half an hour of one face at 30 fps (~16 MB); older rows fall off the front.
+DEFAULT_MAX_ROWS = 60_000
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogRow:
     """One face in one processed frame. ``time_s``: seconds since the session started."""
     time_s: float

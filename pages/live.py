@@ -7,7 +7,8 @@ import streamlit as st
 
 from fer.model import ModelError
 from ui import rtc
-from ui.live_stream import camera_streamer, discard_upload, file_streamer, live_state, store_upload
+from ui.live_stream import (CAMERA_KEY, FILE_KEY, camera_streamer, discard_upload, file_streamer, live_state,
+                            release_streamer, store_upload)
 from ui.resources import get_pipeline
 from ui.sidebar import current_settings
 
@@ -25,12 +26,14 @@ with video_col:
                       help="A video file (mp4, webm, mov) plays through the same pipeline as the camera.")
     try:
         if source == "Camera":
+            release_streamer(FILE_KEY)
             ctx = camera_streamer(state)
             st.caption("Press START and allow the camera. If the browser refused it, allow the camera in the "
                        "address bar's site settings, or pick **Video file** above.")
         else:
             upload = st.file_uploader("Video file", type=list(rtc.VIDEO_TYPES), key="live_upload")
             ctx = None
+            release_streamer(CAMERA_KEY)
             if upload is None:
                 discard_upload(state)
                 st.info("Upload a video (mp4, webm or mov), then press START.")

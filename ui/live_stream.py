@@ -73,6 +73,19 @@ def _avoid_stale_context_race(key: str) -> None:
         ctx._last_rendered_run_count = None
 
 
+def release_streamer(key: str) -> None:
+    """Stop the streamer of the source the user just switched away from.
+
+    With the race workaround above, streamlit-webrtc no longer cleans up a streamer that stops
+    being rendered, so its worker would keep feeding this session's tracker until the browser's
+    connection timed out. This is the library's own reset (private in 0.79, pinned).
+    """
+    ctx = st.session_state.get(key)
+    if ctx is not None and ctx._get_worker() is not None:
+        from streamlit_webrtc.component import _reset_context
+        _reset_context(ctx)
+
+
 def camera_streamer(state: LiveState) -> WebRtcStreamerContext:
     """The webcam, sent to the server and returned annotated."""
     _avoid_stale_context_race(CAMERA_KEY)
