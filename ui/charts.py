@@ -8,6 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+# Plotly looks pandas up in sys.modules without importing it; if another script thread is midway
+# through importing pandas, plotly gets the half-built module ("partially initialized module 'pandas'
+# has no attribute 'Series'", seen in the browser test). Importing it here waits for that import.
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
