@@ -10,10 +10,11 @@ import textwrap
 import numpy as np
 import pytest
 
-try:  # before anything loads TensorFlow: importing aiortc after it segfaults (see fer/explain.py)
-    import aiortc  # noqa: F401
-except ImportError:
-    pass
+if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/explain.py)
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        pass
 
 from fer.config import REPO_ROOT
 from fer.data import load_gray
