@@ -17,7 +17,7 @@ import hashlib
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -91,22 +91,6 @@ def confine(root: Path, relative: str | os.PathLike[str]) -> Path:
     if not _is_within(target, root):
         raise PathRefused(f"{text!r}: resolves to {target}, outside {root} (a symlink leaving the root)")
     return target
-
-
-def confine_root(path: str | os.PathLike[str], roots: Iterable[Path]) -> Path:
-    """A data set folder the user chose: it must be one of ``roots`` or inside one of them."""
-    roots = [Path(r).resolve() for r in roots]
-    text = os.fspath(path)
-    if ".." in PurePosixPath(text).parts:
-        raise PathRefused(f"{text!r}: '..' is not allowed")
-    p = Path(text).expanduser()
-    real = p.resolve()
-    for r in roots:
-        if _is_within(real, r):
-            if not real.is_dir():
-                raise PathRefused(f"{text!r}: not a folder")
-            return real
-    raise PathRefused(f"{text!r} is outside the configured roots ({', '.join(map(str, roots)) or 'none'})")
 
 
 # ---------------------------------------------------------------- the file-name index
