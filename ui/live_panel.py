@@ -25,10 +25,10 @@ def _css(bgr: tuple[int, int, int]) -> str:
 
 
 def faces_table(update: LiveUpdate) -> pd.DataFrame:
-    """One row per tracked face: id, expression, confidence, and every class's probability (0-1)."""
-    rows = [{"Face": f"#{f.track_id}", "Expression": f.label, "Confidence": f.score,
-             **{c: f.probabilities.get(c, 0.0) for c in CLASSES}} for f in update.faces]
-    return pd.DataFrame(rows, columns=["Face", "Expression", "Confidence", *CLASSES])
+    """One row per expression, one column per tracked face ("#1", "#2", ...), probabilities 0-1:
+    narrow enough for the side panel with up to four faces."""
+    return pd.DataFrame({f"#{f.track_id}": [f.probabilities.get(c, 0.0) for c in CLASSES] for f in update.faces},
+                        index=pd.Index(CLASSES, name="Expression"))
 
 
 def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_SPAN_S) -> go.Figure:
@@ -75,9 +75,10 @@ def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: i
     with slots["faces"].container():
         if update.faces:
             st.markdown("  \n".join(f"**Face #{f.track_id}: {f.label}** ({f.score:.0%})" for f in update.faces))
-            st.dataframe(faces_table(update), hide_index=True, column_config={
-                "Confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-                **{c: st.column_config.NumberColumn(format="percent") for c in CLASSES}})
+            table = faces_table(update)
+            st.dataframe(table, column_config={
+                col: st.column_config.ProgressColumn(col, format="percent", min_value=0.0, max_value=1.0)
+                for col in table.columns})
         else:
             st.info("No face in view.")
     slots["timeline"].plotly_chart(timeline_figure(rows, update.time_s), key=f"live-timeline-{refresh}",

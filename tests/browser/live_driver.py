@@ -122,21 +122,32 @@ def annotation(frame) -> dict:
                           "annotated: __fer.annotated, sampled: __fer.sampled})")
 
 
-def _metric(page, label: str) -> float | None:
-    loc = page.locator('[data-testid="stMetric"]').filter(has=page.get_by_text(label, exact=True))
-    if loc.count() == 0:
-        return None
+PANEL_JS = """() => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const metrics = {};
+  document.querySelectorAll('[data-testid="stMetric"]').forEach(m => {
+    const label = m.querySelector('[data-testid="stMetricLabel"]');
+    const value = m.querySelector('[data-testid="stMetricValue"]');
+    if (label && value) metrics[label.innerText.trim()] = value.innerText.trim();
+  });
+  return {text: main ? main.innerText : '', metrics};
+}"""
+
+
+def _number(text: str | None) -> float | None:
     try:
-        return float(loc.first.locator('[data-testid="stMetricValue"]').inner_text(timeout=1000).strip())
-    except (ValueError, Exception):
+        return float(text) if text is not None else None
+    except ValueError:
         return None
 
 
 def read_panel(page) -> PanelReading:
-    text = page.locator('[data-testid="stMain"]').inner_text(timeout=5000)
-    m = FRAMES_RE.search(text)
-    return PanelReading(int(m.group(1)) if m else None, _metric(page, "Processed fps"),
-                        _metric(page, "Latency (ms)"), {int(i): lab for i, lab in FACE_RE.findall(text)})
+    """One consistent snapshot of the panel (read in a single script, so a redraw can't split it)."""
+    snap = page.evaluate(PANEL_JS)
+    m = FRAMES_RE.search(snap["text"])
+    return PanelReading(int(m.group(1)) if m else None, _number(snap["metrics"].get("Processed fps")),
+                        _number(snap["metrics"].get("Latency (ms)")),
+                        {int(i): lab for i, lab in FACE_RE.findall(snap["text"])})
 
 
 def wait_processed(page, at_least: int, timeout_s: float = 90.0) -> PanelReading:
