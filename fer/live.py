@@ -53,16 +53,14 @@ class LiveSession:
         with self._lock:
             self._new_stream = True
 
-    def note_dropped(self, n: int) -> None:
-        with self._lock:
-            self._dropped += n
-
-    def process(self, frame_bgr: np.ndarray, pipeline: FramePipeline) -> np.ndarray:
-        """Analyse, track, log and annotate one BGR uint8 frame (drawn in place and returned)."""
+    def process(self, frame_bgr: np.ndarray, pipeline: FramePipeline, dropped: int = 0) -> np.ndarray:
+        """Analyse, track, log and annotate one BGR uint8 frame (drawn in place and returned).
+        ``dropped``: stale frames skipped in favour of this one (counted, not analysed)."""
         start = time.monotonic()
         with self._lock:
             if self._new_stream:
                 self._start_stream(start)
+            self._dropped += dropped
             classes = pipeline.classifier.classes
             if self._tracker is None or self._tracker.classes != classes:
                 self._tracker = FaceTracker(classes)

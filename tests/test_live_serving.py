@@ -108,3 +108,27 @@ def test_a_file_that_is_not_a_video_is_refused_with_a_reason(tmp_path):
     bad = tmp_path / "notes.mp4"
     bad.write_bytes(b"this is not a video")
     assert "not a video" in probe_video(bad)
+
+
+def test_frame_callback_analyses_only_the_newest_frame_and_counts_the_stale_ones(classifier):
+    import av
+
+    from fer.detection import FaceDetector
+    from fer.pipeline import FramePipeline
+    from ui.live_stream import LiveState, make_frame_callback
+    state = LiveState(pipeline=FramePipeline(classifier, FaceDetector()))
+    callback = make_frame_callback(state)
+    frames = [av.VideoFrame.from_ndarray(np.full((480, 640, 3), v, np.uint8), format="bgr24") for v in (10, 20, 30)]
+    out = asyncio.run(callback(frames))
+    assert len(out) == 1
+    assert out[0].to_ndarray(format="bgr24")[240, 320, 0] in range(25, 36)  # the newest frame, not a stale one
+    update = state.session.latest()
+    assert (update.processed, update.dropped) == (1, 2)
+
+
+def test_frame_callback_passes_frames_through_until_the_model_is_loaded():
+    import av
+
+    from ui.live_stream import LiveState, make_frame_callback
+    frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="bgr24")
+    assert asyncio.run(make_frame_callback(LiveState())([frame])) == [frame]

@@ -48,16 +48,16 @@ def make_frame_callback(state: LiveState):
     was processed, only the newest is analysed; the stale ones are counted and dropped."""
     async def on_frames(frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
         frame = frames[-1]
-        if len(frames) > 1:
-            state.session.note_dropped(len(frames) - 1)
         pipeline = state.pipeline
         if pipeline is None:  # the model is still loading: show the camera as it is
             return [frame]
         try:
-            out = state.session.process(frame.to_ndarray(format="bgr24"), pipeline)
+            out = state.session.process(frame.to_ndarray(format="bgr24"), pipeline, dropped=len(frames) - 1)
         except Exception as e:  # keep the stream alive; the page shows the message
-            log.exception("live frame processing failed")
-            state.error = f"Processing a frame failed: {type(e).__name__}: {e}"
+            message = f"Processing a frame failed: {type(e).__name__}: {e}"
+            if message != state.error:  # once per distinct failure, not 30 times a second
+                log.exception("live frame processing failed")
+            state.error = message
             return [frame]
         state.error = None
         return [av.VideoFrame.from_ndarray(out, format="bgr24")]
