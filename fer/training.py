@@ -216,6 +216,9 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.resume and not (ckpt / "backup").exists():
         log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt)
     keras.utils.set_random_seed(cfg.seed)
+    # Every invocation that contributed epochs (the first run and each --resume), for the metadata.
+    with (out / "commands.log").open("a") as f:
+        f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\t{cfg.command}\n")
 
     t_load = time.time()
     train_set = _limit(load_image_set(cfg.data, cfg.image_size), cfg.limit_per_class, cfg.seed)
@@ -266,6 +269,7 @@ def train(cfg: TrainConfig) -> dict:
                                    "scaling to [0, 1] happens inside the model"},
         "architecture": {"name": model.name, "widths": list(cfg.widths), "params": int(model.count_params())},
         "command": cfg.command,
+        "commands": [line.split("\t", 1)[1] for line in (out / "commands.log").read_text().splitlines()],
         "config": {k2: (list(v) if isinstance(v, tuple) else v) for k2, v in cfg.__dict__.items()},
         "data": {"train": {"roots": train_set.roots, "counts": train_set.root_counts(), "n": int(len(train_set.labels))},
                  "val": {"roots": val_set.roots, "n": int(len(val_set.labels))}},
