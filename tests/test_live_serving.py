@@ -11,6 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+if "tensorflow" in sys.modules and "aiortc" not in sys.modules:
+    pytest.skip("TensorFlow is already loaded in this process, and importing aiortc after it crashes",
+                allow_module_level=True)
+import aiortc  # noqa: E402,F401  at collection time, before any test can load TensorFlow
+
 REPO = Path(__file__).resolve().parents[1]
 
 
