@@ -82,6 +82,8 @@ class PanelReading:
 def new_page(browser):
     context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
     context.add_init_script(INIT_SCRIPT)
+    # Generous: a CI machine busy with other work can take many seconds per click.
+    context.set_default_timeout(60_000)
     return context.new_page()
 
 

@@ -69,9 +69,11 @@ def _session(fake_media, tmp_path_factory, use_file: bool) -> Run:
                     frame = drive.choose_video_file(page, fake_media.upload_mp4)
                 try:
                     _play(page, frame, run)
-                except Exception:
-                    page.screenshot(path=str(log.with_suffix(".png")), full_page=True)
-                    raise
+                except Exception as e:
+                    shot = log.with_suffix(".png")
+                    page.screenshot(path=str(shot), full_page=True)
+                    raise RuntimeError(f"{e}\n(screenshot: {shot})\n--- server log, last lines ---\n"
+                                       + "\n".join(url.log().splitlines()[-40:])) from e
                 finally:
                     page.context.close()
                 pgid, port = url.pgid, url.rsplit(":", 1)[1]
