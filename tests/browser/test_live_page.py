@@ -64,10 +64,10 @@ def _session(fake_media, tmp_path_factory, use_file: bool) -> Run:
         try:
             with support.streamlit_server(log_path=log) as url:
                 page = drive.new_page(browser)
-                frame, run.start_visible_s = drive.open_live_page(page, url)
-                if use_file:
-                    frame = drive.choose_video_file(page, fake_media.upload_mp4)
                 try:
+                    frame, run.start_visible_s = drive.open_live_page(page, url)
+                    if use_file:
+                        frame = drive.choose_video_file(page, fake_media.upload_mp4)
                     _play(page, frame, run)
                 except Exception as e:
                     shot = log.with_suffix(".png")
