@@ -47,17 +47,14 @@ class Result:
 
 def group_rss_mb(pgid: int) -> float:
     """Resident memory of every process in the server's process group, in MB."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    total_kb = 0
+    for pid in support.process_group_members(pgid):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
-                continue
-            for line in (stat.parent / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
-    return total / 1024
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kb / 1024
 
 
 def build_videos(counts: list[int], out: Path) -> dict[int, Path]:

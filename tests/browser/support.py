@@ -21,9 +21,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-#: Environment variables that make streamlit-webrtc fetch TURN credentials from the network.
-TURN_ENV = ("HF_TOKEN", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "CLOUDFLARE_TURN_KEY_ID",
-            "CLOUDFLARE_TURN_KEY_API_TOKEN")
 CLONE_NEWNET = 0x40000000
 
 
@@ -35,6 +32,7 @@ def free_port() -> int:
 
 
 def _server_env(env: dict | None) -> dict:
+    # Without these streamlit-webrtc would try to fetch TURN credentials from the network.
     e = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "CLOUDFLARE_TURN_")) and k != "HF_TOKEN"}
     e["FER_ICE_LOOPBACK"] = "1"
     e["PYTHONUNBUFFERED"] = "1"
@@ -80,23 +78,22 @@ def kill_process_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
         proc.wait(timeout=5)
 
 
-def process_group_alive(pgid: int) -> bool:
-    """True while any process of group ``pgid`` exists (zombies of our own children excluded)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # killpg(0) also succeeds for zombies; look for a live member.
+def process_group_members(pgid: int) -> list[int]:
+    """Pids of the live (non-zombie) processes in group ``pgid``."""
+    members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        except (OSError, IndexError):
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+            members.append(int(stat.parent.name))
+    return members
+
+
+def process_group_alive(pgid: int) -> bool:
+    """True while any live process of group ``pgid`` exists (killpg(0) also counts zombies)."""
+    return bool(process_group_members(pgid))
 
 
 class StreamlitServer(str):
