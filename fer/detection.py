@@ -27,6 +27,7 @@ class DetectorSettings:
     ``min_neighbors``: overlapping hits needed to keep a face (higher = fewer false faces);
     ``min_size``: smallest face side in frame pixels; ``detect_scale``: the scan runs on the frame
     shrunk so that a ``min_size`` face becomes ``detect_face_px`` pixels (never enlarged).
+    Histogram equalisation before the scan was measured and lost faces (bench/detection_rate.py).
     """
     scale_factor: float = 1.15
     min_neighbors: int = 4
