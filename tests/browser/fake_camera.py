@@ -53,7 +53,7 @@ def compose(faces: list[np.ndarray], shift: tuple[int, int] = (0, 0)) -> np.ndar
 
 
 def pick_faces(classifier: Classifier, detector: FaceDetector, label: str = "happy", n: int = 4,
-               scan: int = 400, root: Path | None = None) -> list[PickedFace]:
+               scan: int = 150, root: Path | None = None) -> list[PickedFace]:
     """The ``n`` images of ``root/test/label`` that, alone on the canvas, give exactly one detection and
     the highest probability of ``label``: clear cases, chosen by the model under test."""
     folder = (root or fer2013_root()) / "test" / label

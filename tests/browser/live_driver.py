@@ -87,7 +87,7 @@ def new_page(browser):
     return context.new_page()
 
 
-def streamer_frame(page, timeout_s: float = 60.0):
+def streamer_frame(page, timeout_s: float = 120.0):
     """The streamlit-webrtc iframe (its URL contains 'webrtc') once its START button is visible."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -102,7 +102,7 @@ def streamer_frame(page, timeout_s: float = 60.0):
     raise TimeoutError(f"no START button in a webrtc iframe within {timeout_s:.0f} s")
 
 
-def open_live_page(page, url: str, timeout_s: float = 60.0) -> tuple[object, float]:
+def open_live_page(page, url: str, timeout_s: float = 120.0) -> tuple[object, float]:
     """Open the app; return (the streamer iframe, seconds from navigation to START visible)."""
     t0 = time.monotonic()
     page.goto(url, wait_until="commit")
@@ -152,7 +152,7 @@ def read_panel(page) -> PanelReading:
                         {int(i): lab for i, lab in FACE_RE.findall(snap["text"])})
 
 
-def wait_processed(page, at_least: int, timeout_s: float = 90.0) -> PanelReading:
+def wait_processed(page, at_least: int, timeout_s: float = 120.0) -> PanelReading:
     """Poll the panel until it reports ``at_least`` processed frames."""
     deadline = time.monotonic() + timeout_s
     last = None
