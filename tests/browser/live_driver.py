@@ -179,7 +179,7 @@ def sample_panel(page, seconds: float, every_s: float = 0.5) -> list[PanelReadin
     return out
 
 
-def download_csv(page, timeout_s: float = 30.0) -> str:
+def download_csv(page, timeout_s: float = 60.0) -> str:
     """Click the CSV download button and return the file's text."""
     with page.expect_download(timeout=timeout_s * 1000) as info:
         page.get_by_role("button", name="Download session (CSV)").click()
@@ -188,7 +188,7 @@ def download_csv(page, timeout_s: float = 30.0) -> str:
         return f.read()
 
 
-def choose_video_file(page, path, timeout_s: float = 60.0):
+def choose_video_file(page, path, timeout_s: float = 120.0):
     """Switch the source to an uploaded file and upload ``path``; return the new streamer iframe."""
     page.get_by_test_id("stRadioGroup").get_by_text("Video file", exact=True).click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))

@@ -108,7 +108,7 @@ class StreamlitServer(str):
 
 @contextlib.contextmanager
 def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | None = None,
-                     timeout: float = 60.0, log_path: Path | None = None) -> Iterator[StreamlitServer]:
+                     timeout: float = 120.0, log_path: Path | None = None) -> Iterator[StreamlitServer]:
     """Run ``streamlit run app`` (headless, own process group, FER_ICE_LOOPBACK=1) from the repo root;
     yield its base URL once it answers; kill the whole process group on exit."""
     port = port or free_port()
