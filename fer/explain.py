@@ -1,13 +1,22 @@
-"""Where the model looked: Grad-CAM for one face crop, overlaid on the crop as a heat map.
+"""Where the model looked: a class activation map for one face crop, overlaid on it as a heat map.
 
-Grad-CAM (Selvaraju et al., 2017) weights the last convolutional feature maps by how much the
-chosen class's *logit* grows with each of them, keeps the positive part and upsamples it to the
-crop. We differentiate the logit, not the softmax probability: a confident softmax saturates and
-its gradient vanishes, which would make the most convincing faces look unexplained.
+The default is HiResCAM (Draelos & Carin, 2020), the member of the Grad-CAM family that is faithful
+to models like ours: the last convolutional features (6x6 for the shipped 48 px model) are flattened
+into a dense head, so every location has weights of its own. Grad-CAM (Selvaraju et al., 2017)
+averages the gradients over all locations before weighting the feature maps, which blurs those
+per-location weights together; HiResCAM keeps them, summing gradient x activation element-wise.
+Measured on an interim shipped-architecture model over 84 FER2013 test faces: classic Grad-CAM had
+no positive evidence at all (an empty map) for the predicted class in half of them, and blanking the
+quarter of the face it marked hottest hurt the prediction more than blanking the coldest quarter in
+62% of faces; HiResCAM never came out empty and scored 79%. Classic Grad-CAM stays available
+(``method=GRAD_CAM``).
 
-When Grad-CAM has nothing to say (a model without a spatial convolutional layer, or no positive
-evidence at all for the class) we fall back to SmoothGrad saliency, |d logit / d pixel| averaged
-over a few noisy copies of the crop, which needs nothing but the input gradient.
+Both differentiate the class *logit*, not the softmax probability: a confident softmax saturates
+and its gradient vanishes, which would make the most convincing faces look unexplained.
+
+When a CAM has nothing to say (a model without a spatial convolutional layer, or no positive
+evidence for the class) we fall back to SmoothGrad saliency, |d logit / d pixel| averaged over a few
+noisy copies of the crop, which needs nothing but the input gradient.
 
 This runs on the Keras model (``Classifier.keras_model()``), so TensorFlow is imported only here,
 on the first explanation, never when serving starts. Import order matters in a process that also
@@ -30,8 +39,12 @@ OVERLAY_ALPHA = 0.45
 HOW_TO_READ = ("Red/yellow = the regions that pushed the model towards this label the most; "
                "blue = little influence. It shows where the model looked, not why.")
 
+HIRESCAM = "HiResCAM"
 GRAD_CAM = "Grad-CAM"
 SMOOTHGRAD = "SmoothGrad saliency"
+#: The caption-friendly name of each method.
+METHOD_NOTES = {HIRESCAM: "HiResCAM (Grad-CAM without gradient averaging)", GRAD_CAM: "Grad-CAM",
+                SMOOTHGRAD: "SmoothGrad saliency"}
 
 
 @dataclass(frozen=True)
@@ -40,8 +53,8 @@ class Explanation:
 
     ``heatmap``: (s, s) float32 in [0, 1] on the model's input grid (s = crop side).
     ``overlay``: (OVERLAY_SIZE, OVERLAY_SIZE, 3) BGR uint8, the crop with the heat map on top.
-    ``class_index``/``label``: the class explained. ``method``: ``GRAD_CAM`` or ``SMOOTHGRAD``.
-    ``layer``: the feature layer Grad-CAM used (None for saliency).
+    ``class_index``/``label``: the class explained. ``method``: ``HIRESCAM``, ``GRAD_CAM`` or
+    ``SMOOTHGRAD`` (the fallback). ``layer``: the feature layer the CAM used (None for saliency).
     """
     heatmap: np.ndarray
     overlay: np.ndarray
@@ -105,8 +118,12 @@ class Explainer:
         z = tf.matmul(head_input, self._head.kernel)
         return z + self._head.bias if self._head.bias is not None else z
 
-    def grad_cam(self, crop: np.ndarray, class_index: int) -> np.ndarray | None:
-        """(s, s) float32 heat map in [0, 1], or None when there is no positive evidence."""
+    def cam(self, crop: np.ndarray, class_index: int, method: str = HIRESCAM) -> np.ndarray | None:
+        """(s, s) float32 class activation map in [0, 1], or None when there is no positive evidence.
+
+        HIRESCAM: ReLU(sum over channels of gradient * activation), location by location.
+        GRAD_CAM: the gradients are first averaged over locations, one weight per channel.
+        """
         if self.layer is None:
             return None
         import tensorflow as tf
@@ -117,8 +134,9 @@ class Explainer:
         grads = tape.gradient(score, features)
         if grads is None:
             return None
-        weights = tf.reduce_mean(grads, axis=(1, 2))  # (1, C): global-average-pooled gradients
-        cam = tf.nn.relu(tf.reduce_sum(features * weights[:, None, None, :], axis=-1))[0].numpy()
+        if method == GRAD_CAM:
+            grads = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # (1, 1, 1, C)
+        cam = tf.nn.relu(tf.reduce_sum(features * grads, axis=-1))[0].numpy()
         if not np.isfinite(cam).all() or cam.max() <= 1e-12:
             return None
         return _to_unit(_resize(cam, crop.shape[0]))
@@ -139,31 +157,32 @@ class Explainer:
         g = np.abs(tape.gradient(score, x).numpy()).mean(axis=0)[..., 0]
         return _to_unit(_blur(g))
 
-    def explain(self, crop: np.ndarray, class_index: int | None = None, flip: bool = False) -> Explanation:
+    def explain(self, crop: np.ndarray, class_index: int | None = None, flip: bool = False,
+                method: str = HIRESCAM) -> Explanation:
         """Explain one (s, s) uint8 gray face crop for ``class_index`` (default: the model's top class).
 
         ``flip`` mirrors what flip test-time augmentation does to the prediction: the face's map and
-        the mirrored face's map (mirrored back) are averaged.
+        the mirrored face's map (mirrored back) are averaged. ``method``: HIRESCAM or GRAD_CAM; either
+        falls back to SMOOTHGRAD when it finds no positive evidence.
         """
+        if method not in (HIRESCAM, GRAD_CAM):
+            raise ValueError(f"method must be {HIRESCAM!r} or {GRAD_CAM!r}, not {method!r}")
         crop = np.asarray(crop)
         if crop.ndim != 2 or crop.dtype != np.uint8:
             raise ValueError(f"explain() takes one (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
+        views = [crop, np.ascontiguousarray(crop[:, ::-1])] if flip else [crop]
         with self._lock:
             if class_index is None:
-                views = [crop, crop[:, ::-1]] if flip else [crop]
                 probs = np.mean([np.asarray(self.model(v[None, :, :, None].astype(np.float32), training=False))[0]
                                  for v in views], axis=0)
                 class_index = int(np.argmax(probs))
-            maps = [self.grad_cam(crop, class_index)]
-            if flip:
-                m = self.grad_cam(np.ascontiguousarray(crop[:, ::-1]), class_index)
-                maps.append(None if m is None else m[:, ::-1])
-            method, layer = GRAD_CAM, self.layer
+            maps = [self.cam(v, class_index, method) for v in views]
+            layer = self.layer
             if any(m is None for m in maps):
-                maps = [self.smoothgrad(crop, class_index)]
-                if flip:
-                    maps.append(self.smoothgrad(np.ascontiguousarray(crop[:, ::-1]), class_index)[:, ::-1])
+                maps = [self.smoothgrad(v, class_index) for v in views]
                 method, layer = SMOOTHGRAD, None
+        if flip:
+            maps[1] = maps[1][:, ::-1]
         heat = _to_unit(np.mean(maps, axis=0))
         return Explanation(heatmap=heat.astype(np.float32), overlay=overlay(crop, heat), class_index=class_index,
                            label=self.classes[class_index], method=method, layer=layer)
@@ -210,6 +229,8 @@ def explainer_for(classifier) -> Explainer:
         return _explainers[key]
 
 
-def explain_face(classifier, crop: np.ndarray, class_index: int | None = None, flip: bool = False) -> Explanation:
-    """Grad-CAM (or SmoothGrad fallback) for one (s, s) uint8 face crop of ``classifier``'s model."""
-    return explainer_for(classifier).explain(crop, class_index, flip=flip)
+def explain_face(classifier, crop: np.ndarray, class_index: int | None = None, flip: bool = False,
+                 method: str = HIRESCAM) -> Explanation:
+    """HiResCAM (or ``method``; SmoothGrad as the fallback) for one (s, s) uint8 face crop of
+    ``classifier``'s model."""
+    return explainer_for(classifier).explain(crop, class_index, flip=flip, method=method)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer.detection import DetectorSettings
-from fer.explain import HOW_TO_READ, Explanation, explain_face
+from fer.explain import HOW_TO_READ, METHOD_NOTES, Explanation, explain_face
 from fer.imageio import ImageError
 from fer.model import ModelError
 from fer.still import StillResult, analyse_still, encode_png, error_entry, results_json
@@ -30,7 +30,7 @@ def analyse(data: bytes, name: str, model_name: str | None, detector: DetectorSe
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def explain(crop, class_index: int, model_name: str | None, flip: bool) -> Explanation:
-    """Grad-CAM for one face crop (the first call imports TensorFlow: a few seconds)."""
+    """HiResCAM heat map for one face crop (the first call imports TensorFlow: a few seconds)."""
     return explain_face(get_classifier(model_name), crop, class_index, flip=flip)
 
 
@@ -61,7 +61,7 @@ def show_result(res: StillResult, model_name: str | None, flip: bool, with_heatm
                     with st.spinner("Computing the heat map (the first one loads TensorFlow) ..."):
                         ex = explain(res.crops[i], classes.index(face.label), model_name, flip)
                     st.image(ex.overlay, channels="BGR", width="stretch",
-                             caption=f"{ex.method} for '{ex.label}'")
+                             caption=f"{METHOD_NOTES[ex.method]} for '{ex.label}'")
                 except (ModelError, ImportError, ValueError) as e:
                     st.info(f"No heat map: {e}")
         with right:
@@ -88,7 +88,7 @@ def main() -> None:
                        help="Average the prediction of each face and its mirror image: a little "
                             "more accurate, twice the work.")
     with_heatmaps = c3.checkbox("Show heat maps", value=True, key="still_heatmaps",
-                                help="Grad-CAM: where the model looked. The first one takes a few "
+                                help="HiResCAM, a Grad-CAM variant: where the model looked. The first one takes a few "
                                      "seconds (TensorFlow loads).")
     uploads = st.file_uploader("Images", type=UPLOAD_TYPES, accept_multiple_files=True, key="still_uploads",
                                help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "

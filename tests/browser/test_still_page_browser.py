@@ -3,6 +3,7 @@ face photo uploaded through the file input. Passes only if the Plotly chart actu
 seven bars and the heat map image actually loads (not just that the elements exist)."""
 from __future__ import annotations
 
+import re
 import time
 
 import cv2
@@ -58,8 +59,7 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
             heights = bars.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
             assert all(h > 0 for h in heights), heights
 
-            heat = page.locator('[data-testid="stImage"]', has_text="Grad-CAM").or_(
-                page.locator('[data-testid="stImage"]', has_text="SmoothGrad")).first
+            heat = page.locator('[data-testid="stImage"]', has_text=re.compile("HiResCAM|Grad-CAM|SmoothGrad")).first
             expect(heat).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
             img = heat.locator("img")
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle(),
