@@ -4,6 +4,7 @@
 import streamlit_webrtc  # noqa: F401  isort: skip
 from ui import rtc  # isort: skip
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -12,6 +13,21 @@ from ui.sidebar import render_sidebar
 
 HERE = Path(__file__).resolve().parent
 
+
+def log_warnings_to_stderr() -> None:
+    """Our modules and the WebRTC stack only log to handlers someone attaches; Streamlit attaches
+    none to them, so a failing frame or a dying stream would otherwise leave no trace."""
+    for name in ("fer", "ui", "streamlit_webrtc", "aiortc", "aioice"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "_fer", False) for h in logger.handlers):
+            handler = logging.StreamHandler()
+            handler._fer = True  # type: ignore[attr-defined]
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(min(logger.level or logging.WARNING, logging.WARNING))
+
+
+log_warnings_to_stderr()
 rtc.configure_from_env()
 st.set_page_config(page_title="Facial expressions", page_icon=":performing_arts:", layout="wide")
 
