@@ -12,7 +12,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, val=args.val, test=args.test or [], out=args.out, image_size=args.image_size,
                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                       resume=args.resume, limit_per_class=args.limit_per_class, seed=args.seed,
-                      patience=args.patience,
+                      patience=args.patience, augment=args.augment, init_from=args.init_from,
+                      warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                       command="python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     meta = train(cfg)
     print(json.dumps({"out": args.out, "val": {k: v["accuracy"] for k, v in meta["metrics"]["val"].items()},
@@ -119,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=1337)
     t.add_argument("--limit-per-class", type=int, help="use at most this many images per class (smoke runs)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    t.add_argument("--augment", choices=["strong", "light"], default="strong",
+                   help="augmentation strength (light for fine-tuning)")
+    t.add_argument("--init-from", help="start from this trained .keras model (fine-tuning)")
+    t.add_argument("--warmup-epochs", type=int, default=1)
+    t.add_argument("--label-smoothing", type=float, default=0.1)
     t.set_defaults(func=_train)
 
     pr = sub.add_parser("predict", help="find and classify the faces in images")
