@@ -44,8 +44,11 @@ INIT_SCRIPT = r"""
   const canvas = document.createElement('canvas'); canvas.width = W; canvas.height = H;
   const g = canvas.getContext('2d', {willReadFrequently: true});
   const watch = (video) => {
+    let last = 0;
     const step = () => {
-      if (video.videoWidth) {
+      // At most 10 samples a second: enough to see annotations, light on a busy renderer.
+      if (video.videoWidth && performance.now() - last >= 100) {
+        last = performance.now();
         g.drawImage(video, 0, 0, W, H);
         const d = g.getImageData(0, 0, W, H).data;
         let n = 0;
