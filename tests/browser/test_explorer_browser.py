@@ -27,11 +27,12 @@ def test_clicking_a_confusion_cell_shows_that_pairs_images(tmp_path, fer_root, c
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(120_000)  # a starved 2-core machine took minutes per step
             page.goto(url, wait_until="domcontentloaded")
             nav = page.locator('[data-testid="stSidebarNav"]')
-            expect(nav.get_by_text("Data set explorer")).to_be_visible(timeout=60_000)
+            expect(nav.get_by_text("Data set explorer")).to_be_visible(timeout=120_000)
             nav.get_by_text("Data set explorer").click()
-            expect(page.get_by_text("Where the model disagrees")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Where the model disagrees")).to_be_visible(timeout=120_000)
             page.get_by_role("button", name=re.compile(r"^Run .* over test")).click()
             chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Confusion matrix")
             points = chart.locator("g.trace.scatter path.point")
@@ -39,11 +40,11 @@ def test_clicking_a_confusion_cell_shows_that_pairs_images(tmp_path, fer_root, c
             true_cls, pred_cls = "surprise", "happy"
             i, j = CLASSES.index(true_cls), CLASSES.index(pred_cls)
             points.nth(i * len(CLASSES) + j).click(force=True)
-            expect(page.get_by_role("combobox", name="True class")).to_have_value(true_cls, timeout=30_000)
+            expect(page.get_by_role("combobox", name="True class")).to_have_value(true_cls, timeout=120_000)
             expect(page.get_by_role("combobox", name="Predicted as")).to_have_value(pred_cls)
             outcome = page.get_by_text(re.compile(rf"labelled {true_cls}, predicted {pred_cls}|"
                                                   rf"No {true_cls} image was predicted as {pred_cls}"))
-            expect(outcome.first).to_be_visible(timeout=30_000)
+            expect(outcome.first).to_be_visible(timeout=120_000)
             assert page.locator('[data-testid="stException"]').count() == 0
         finally:
             browser.close()

@@ -40,14 +40,15 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)  # a starved 2-core machine took minutes per step
             # In through the front door, as a user: app.py's navigation and shared sidebar, then the page.
             # (A first request straight to /still_image on a fresh server would run the page without
             # app.py: Streamlit's legacy pages/-folder mode stays on until app.py has run once.)
             page.goto(url, wait_until="domcontentloaded")
             nav = page.locator('[data-testid="stSidebarNav"]')
-            expect(nav.get_by_text("Still images")).to_be_visible(timeout=60_000)
+            expect(nav.get_by_text("Still images")).to_be_visible(timeout=120_000)
             nav.get_by_text("Still images").click()
-            expect(page.get_by_text("Upload one or more images to start.")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Upload one or more images to start.")).to_be_visible(timeout=120_000)
             expect(page.locator('[data-testid="stSidebar"]').get_by_text("Face detector")).to_be_visible()
             t0 = time.monotonic()
             page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
@@ -55,7 +56,7 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
             chart = page.locator('[data-testid="stPlotlyChart"]').first
             expect(chart).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
             bars = chart.locator("g.trace.bars g.point")
-            expect(bars).to_have_count(7, timeout=30_000)
+            expect(bars).to_have_count(7, timeout=120_000)
             heights = bars.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
             assert all(h > 0 for h in heights), heights
 
@@ -63,7 +64,7 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
             expect(heat).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
             img = heat.locator("img")
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle(),
-                                   timeout=30_000)
+                                   timeout=120_000)
             size = img.evaluate("img => [img.naturalWidth, img.naturalHeight]")
             assert size == [192, 192], size
             elapsed = time.monotonic() - t0
