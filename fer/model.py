@@ -134,6 +134,8 @@ class Classifier:
                 it.set_tensor(it.get_input_details()[0]["index"], chunk)
                 it.invoke()
                 out[start:start + len(chunk)] = it.get_tensor(it.get_output_details()[0]["index"])
+        # The int8 softmax comes in steps of 1/256, so rows sum to 1 +- 0.01: renormalise.
+        out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
         return out
 
     def keras_model(self):
