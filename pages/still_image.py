@@ -6,6 +6,9 @@ figures in ``ui.charts``. TensorFlow is only imported when the first heat map is
 """
 from __future__ import annotations
 
+# A fresh server reached straight at this page's URL runs it without app.py (Streamlit's pages/
+# folder mode), and this page may load TensorFlow, after which aiortc can no longer be imported.
+import streamlit_webrtc  # noqa: F401  isort: skip
 import streamlit as st
 
 from fer.detection import DetectorSettings
