@@ -71,10 +71,14 @@ def test_whole_image_mode_classifies_a_precropped_face(pipeline, clear_faces):
 
 
 def test_drawing_marks_the_face_in_its_expression_colour(pipeline, clear_faces):
-    frame, (truth,) = compose([clear_faces["happy"][1]], 640, 480, face_px=160, seed=9)
-    before = frame.copy()
-    faces = pipeline.analyse(frame).faces
+    # The first clear happy face Haar finds (detection rates are pinned by the tests above).
+    for crop in clear_faces["happy"]:
+        frame, (truth,) = compose([crop], 640, 480, face_px=160, seed=9)
+        faces = pipeline.analyse(frame).faces
+        if faces:
+            break
     assert faces
+    before = frame.copy()
     draw_faces(frame, faces)
     changed = np.any(frame != before, axis=2)
     x, y, w, h = faces[0].box
