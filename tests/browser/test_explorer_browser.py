@@ -40,8 +40,13 @@ def test_clicking_a_confusion_cell_shows_that_pairs_images(tmp_path, fer_root, c
             true_cls, pred_cls = "surprise", "happy"
             i, j = CLASSES.index(true_cls), CLASSES.index(pred_cls)
             points.nth(i * len(CLASSES) + j).click(force=True)
-            expect(page.get_by_role("combobox", name="True class")).to_have_value(true_cls, timeout=120_000)
-            expect(page.get_by_role("combobox", name="Predicted as")).to_have_value(pred_cls)
+            # While Streamlit reruns, the faded previous copy of a widget can stand beside the new one,
+            # so look for the chooser that holds the clicked value rather than "the" chooser.
+            def chooser(label: str, value: str):
+                return page.locator(f'input[role="combobox"][aria-label="{label}"][value="{value}"]').first
+
+            expect(chooser("True class", true_cls)).to_be_visible(timeout=120_000)
+            expect(chooser("Predicted as", pred_cls)).to_be_visible(timeout=120_000)
             outcome = page.get_by_text(re.compile(rf"labelled {true_cls}, predicted {pred_cls}|"
                                                   rf"No {true_cls} image was predicted as {pred_cls}"))
             expect(outcome.first).to_be_visible(timeout=120_000)
