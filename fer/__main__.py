@@ -72,9 +72,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     r["skipped_classes"] = s.unknown_classes
     r["unreadable_files"] = s.unreadable
     if len(s.roots) > 1:
-        pred = probs.argmax(1)
-        r["per_root_accuracy"] = {root: float((pred[s.root_index == i] == s.labels[s.root_index == i]).mean())
-                                  for i, root in enumerate(s.roots)}
+        r["per_root_accuracy"] = s.per_root_accuracy(probs.argmax(1))
     if args.confusion_png:
         import cv2
         cv2.imwrite(args.confusion_png, confusion_image(r["confusion"], r["classes"]))

@@ -88,6 +88,11 @@ class ImageSet:
         """Images per class."""
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
 
+    def per_root_accuracy(self, predicted: np.ndarray) -> dict[str, float]:
+        """Accuracy of ``predicted`` label indices within each root (e.g. human vs animated faces)."""
+        correct = np.asarray(predicted) == self.labels
+        return {root: float(correct[self.root_index == i].mean()) for i, root in enumerate(self.roots)}
+
     def root_counts(self) -> dict[str, dict[str, int]]:
         """Images per class for each root."""
         out = {}

@@ -196,8 +196,7 @@ def evaluate_sets(model, s: ImageSet) -> dict:
         pred = predict_probabilities(model, s.images, flip=flip).argmax(1)
         r = report(s.labels, pred, s.classes).to_dict()
         if len(s.roots) > 1:
-            r["per_root_accuracy"] = {root: float((pred[s.root_index == i] == s.labels[s.root_index == i]).mean())
-                                      for i, root in enumerate(s.roots)}
+            r["per_root_accuracy"] = s.per_root_accuracy(pred)
         out[name] = r
     return out
 
