@@ -182,3 +182,17 @@ def processes_with_arg(arg: str) -> list[int]:
         if arg in cmd and state != "Z" and int(d.name) != os.getpid():
             found.append(int(d.name))
     return found
+
+
+def open_page_from_navigation(browser, url: str, title: str, viewport: dict | None = None):
+    """A new tab that enters through app.py, as a user does, then clicks ``title`` in the sidebar
+    navigation. (A first request straight to a page's URL on a fresh server would run that page
+    without app.py: Streamlit's legacy pages/-folder mode stays on until app.py has run once.)"""
+    from playwright.sync_api import expect
+    page = browser.new_page(viewport=viewport or {"width": 1400, "height": 1100})
+    page.set_default_timeout(120_000)  # a starved 2-core machine took minutes per step
+    page.goto(url, wait_until="domcontentloaded")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    expect(nav.get_by_text(title)).to_be_visible(timeout=120_000)
+    nav.get_by_text(title).click()
+    return page

@@ -10,7 +10,7 @@ import pytest
 
 from fer.audit import ROOTS_ENV
 from fer.config import CLASSES
-from support import launch_chromium, streamlit_server
+from support import launch_chromium, open_page_from_navigation, streamlit_server
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
@@ -26,12 +26,7 @@ def test_clicking_a_confusion_cell_shows_that_pairs_images(tmp_path, fer_root, c
     with streamlit_server("app.py", env=env, timeout=120) as url, sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(120_000)  # a starved 2-core machine took minutes per step
-            page.goto(url, wait_until="domcontentloaded")
-            nav = page.locator('[data-testid="stSidebarNav"]')
-            expect(nav.get_by_text("Data set explorer")).to_be_visible(timeout=120_000)
-            nav.get_by_text("Data set explorer").click()
+            page = open_page_from_navigation(browser, url, "Data set explorer")
             expect(page.get_by_text("Where the model disagrees")).to_be_visible(timeout=120_000)
             page.get_by_role("button", name=re.compile(r"^Run .* over test")).click()
             chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Confusion matrix")

@@ -12,7 +12,7 @@ import pytest
 
 from fer.config import fer2013_root
 from fer.detection import DetectorSettings, FaceDetector
-from support import launch_chromium, streamlit_server
+from support import launch_chromium, open_page_from_navigation, streamlit_server
 
 pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
@@ -39,15 +39,7 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
     with streamlit_server("app.py", timeout=120) as url, sync_playwright() as pw:
         browser = launch_chromium(pw)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(120_000)  # a starved 2-core machine took minutes per step
-            # In through the front door, as a user: app.py's navigation and shared sidebar, then the page.
-            # (A first request straight to /still_image on a fresh server would run the page without
-            # app.py: Streamlit's legacy pages/-folder mode stays on until app.py has run once.)
-            page.goto(url, wait_until="domcontentloaded")
-            nav = page.locator('[data-testid="stSidebarNav"]')
-            expect(nav.get_by_text("Still images")).to_be_visible(timeout=120_000)
-            nav.get_by_text("Still images").click()
+            page = open_page_from_navigation(browser, url, "Still images", {"width": 1400, "height": 1000})
             expect(page.get_by_text("Upload one or more images to start.")).to_be_visible(timeout=120_000)
             expect(page.locator('[data-testid="stSidebar"]').get_by_text("Face detector")).to_be_visible()
             t0 = time.monotonic()
