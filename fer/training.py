@@ -161,23 +161,22 @@ def _datasets(train: ImageSet, val: ImageSet, cfg: TrainConfig):
     return tr, va
 
 
-class _EpochExtras:
-    """Adds the epoch's wall time and learning rate to the logs the CSV logger writes."""
+def _epoch_extras_callback():
+    """A callback adding the epoch's wall time and learning rate to the logs the CSV logger writes
+    (built here so importing this module doesn't import Keras)."""
+    import keras
 
-    def __new__(cls, *a, **kw):
-        import keras
+    class EpochExtras(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t = time.time()
 
-        class EpochExtras(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t = time.time()
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["epoch_seconds"] = round(time.time() - self._t, 1)
+                lr = self.model.optimizer.learning_rate
+                logs["lr"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
-            def on_epoch_end(self, epoch, logs=None):
-                if logs is not None:
-                    logs["epoch_seconds"] = round(time.time() - self._t, 1)
-                    lr = self.model.optimizer.learning_rate
-                    logs["lr"] = float(lr.numpy() if hasattr(lr, "numpy") else lr)
-
-        return EpochExtras()
+    return EpochExtras()
 
 
 def predict_probabilities(model, images: np.ndarray, flip: bool = False, batch: int = 512) -> np.ndarray:
@@ -260,7 +259,7 @@ def train(cfg: TrainConfig) -> dict:
     best_so_far = max((h["val_accuracy"] for h in done), default=None)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(ckpt / "backup"), save_freq="epoch", delete_checkpoint=False),
-        _EpochExtras(),
+        _epoch_extras_callback(),
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras")),
         keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="val_accuracy", mode="max",
                                         save_best_only=True, initial_value_threshold=best_so_far),
