@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=1337)
     t.add_argument("--limit-per-class", type=int, help="use at most this many images per class (smoke runs)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
-    t.add_argument("--augment", choices=["strong", "light"], default="strong",
+    t.add_argument("--augment", choices=["strong", "medium", "light"], default="strong",
                    help="augmentation strength (light for fine-tuning)")
     t.add_argument("--init-from", help="start from this trained .keras model (fine-tuning)")
     t.add_argument("--warmup-epochs", type=int, default=1)

@@ -6,7 +6,7 @@ import numpy as np
 
 import cv2
 
-from .detection import Box
+from .detection import Box, iou  # noqa: F401  (re-exported for tests and benches)
 
 
 def background(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -43,12 +43,3 @@ def compose(crops: list[np.ndarray], width: int = 640, height: int = 480, face_p
         paste_face(frame, crop, box)
         boxes.append(box)
     return frame, boxes
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes."""
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union else 0.0

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .detection import Box
 from .pipeline import Face, FramePipeline, draw_faces
 from .session_log import SessionLog
 from .tracking import FaceTracker
 
 #: Processed fps and latency are averaged over this many seconds of finished frames.
 STATS_WINDOW_S = 2.0
+#: A full-frame face scan at least this often; in between, only the neighbourhood of the faces
+#: already followed is searched (a fraction of the cost), so a new face shows up within this time.
+FULL_SCAN_EVERY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,14 @@ class LiveUpdate:
 class LiveSession:
     """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
 
-    def __init__(self, half_life_s: float = 0.15) -> None:
+    def __init__(self, half_life_s: float = 0.15, full_scan_every_s: float = FULL_SCAN_EVERY_S) -> None:
         self.half_life_s = half_life_s
+        self.full_scan_every_s = full_scan_every_s
         self.log = SessionLog()
         self._updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=1)
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
+        self._last_full_scan = -1e9
         self._new_stream = True
         self._t0 = 0.0
         self._processed = 0
@@ -66,7 +72,11 @@ class LiveSession:
                 self._tracker = FaceTracker(classes)
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
-        faces = tracker.update(pipeline.analyse(frame_bgr).faces, start)
+        near = self._where_to_look(tracker, start)
+        faces = pipeline.analyse(frame_bgr, near=near).faces
+        if near is None:
+            self._last_full_scan = start
+        faces = tracker.update(faces, start)
         draw_faces(frame_bgr, faces)
         done = time.monotonic()
         t = start - self._t0
@@ -88,12 +98,21 @@ class LiveSession:
         except queue.Empty:
             return None
 
+    def _where_to_look(self, tracker: FaceTracker, now: float) -> list[Box] | None:
+        """None = scan the whole frame (no face followed yet, or the periodic rescan is due that
+        catches faces entering the view); else the boxes of the followed faces."""
+        boxes = tracker.current_boxes()
+        if not boxes or now - self._last_full_scan >= self.full_scan_every_s:
+            return None
+        return boxes
+
     def _start_stream(self, now: float) -> None:
         self._new_stream = False
         self._t0 = now
         self._processed = self._dropped = 0
         self._window.clear()
         self._tracker = None
+        self._last_full_scan = -1e9
         self.log.clear()
 
     def _fps(self, now: float) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .detection import Box
+from .detection import Box, iou
 from .pipeline import Face
 
 #: A track survives this long without a matching detection (Haar misses single frames)...
@@ -26,15 +26,6 @@ DEFAULT_MAX_MISSED = 3
 DEFAULT_MIN_IOU = 0.3
 #: ...or whose centres are closer than this fraction of the track's box side.
 DEFAULT_MAX_CENTRE_SHIFT = 0.5
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes, 0..1."""
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    union = a.w * a.h + b.w * b.h - inter
-    return inter / union if union > 0 else 0.0
 
 
 def centre_shift(a: Box, b: Box) -> float:
@@ -107,6 +98,10 @@ class FaceTracker:
     @property
     def active_ids(self) -> list[int]:
         return [t.track_id for t in self._tracks]
+
+    def current_boxes(self) -> list[Box]:
+        """Boxes of the faces matched in the latest update (where to look in the next frame)."""
+        return [t.box for t in self._tracks if t.missed == 0]
 
     def _match(self, boxes: list[Box]) -> dict[int, _Track]:
         """Greedy matching, best IoU first, then centre distance for what is left.

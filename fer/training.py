@@ -69,9 +69,10 @@ def _limit(s: ImageSet, per_class: int | None, seed: int) -> ImageSet:
 
 
 #: Augmentation strengths: affine ranges, and whether photometric jitter and erasing are on.
-#: "light" suits fine-tuning a trained model (the strong setting underfits in short schedules).
+#: "medium" and "light" suit continuing from a trained model (the strong setting underfits in short schedules).
 AUGMENTATIONS = {
     "strong": {"degrees": 10.0, "scale": (0.87, 1.15), "shift": 0.1, "photometric": True, "erase": True},
+    "medium": {"degrees": 8.0, "scale": (0.9, 1.1), "shift": 0.08, "photometric": True, "erase": False},
     "light": {"degrees": 5.0, "scale": (0.95, 1.05), "shift": 0.05, "photometric": False, "erase": False},
 }
 

@@ -103,3 +103,42 @@ def test_downscaled_detection_keeps_large_faces(classifier, clear_faces):
         frame, (truth,) = compose([crop], 640, 480, face_px=120, seed=i)
         found += any(iou(b, truth) >= 0.4 for b in det.detect(to_gray(frame)))
     assert found / len(crops) >= 0.7, f"{found}/{len(crops)}"
+
+
+def _moving_face_frames(crop: np.ndarray, n: int, seed: int = 0):
+    """A face drifting right and down and growing a little, frame by frame, as in a webcam video."""
+    from fer.compose import background, paste_face
+    from fer.detection import Box
+    bg = background(640, 480, seed=seed)
+    for i in range(n):
+        truth = Box(120 + 5 * i, 100 + 3 * i, 140 + 2 * i, 140 + 2 * i)
+        yield paste_face(bg.copy(), crop, truth), truth
+
+
+def test_searching_near_the_last_box_follows_a_moving_face(clear_faces):
+    """Between a video's full scans only the neighbourhood of each face is searched; it must keep
+    finding the face as it moves (where a full scan finds it too)."""
+    det = FaceDetector(DetectorSettings())
+    both = near_hits = 0
+    for crop in [cs[0] for cs in clear_faces.values()][:5]:
+        previous = None
+        for frame, truth in _moving_face_frames(crop, 12):
+            gray = to_gray(frame)
+            full = [b for b in det.detect(gray) if iou(b, truth) >= 0.4]
+            if previous and full:
+                both += 1
+                near_hits += any(iou(b, truth) >= 0.4 for b in det.detect_near(gray, previous, hold=False))
+            previous = full[:1] or previous
+    assert both >= 20, f"the full scan found too few faces to judge ({both})"
+    assert near_hits / both >= 0.9, f"{near_hits}/{both}"
+
+
+def test_near_search_holds_or_drops_a_face_that_is_not_refound():
+    """Where no face is, the search finds nothing; ``hold`` keeps the old box for the next full scan to judge."""
+    from fer.compose import background
+    from fer.detection import Box
+    det = FaceDetector(DetectorSettings())
+    gray = to_gray(background(640, 480, seed=3))
+    old = Box(200, 150, 150, 150)
+    assert det.detect_near(gray, [old], hold=False) == []
+    assert det.detect_near(gray, [old]) == [old]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 
 import numpy as np
 import pytest
@@ -157,3 +158,36 @@ def test_live_session_processes_a_real_frame_and_reports_figures(classifier):
     session.end_stream()
     session.process(frame, pipeline)
     assert session.latest().processed == 1  # a new stream starts counting again
+
+
+def test_live_session_scans_the_whole_frame_only_periodically_and_finds_new_faces(classifier, fer_root):
+    """Between full scans the session searches only near the faces it follows (cheap), yet a face
+    entering the view is picked up by the next periodic full scan."""
+    from fer.compose import compose
+    from fer.data import load_gray
+    from fer.detection import FaceDetector
+    from fer.live import LiveSession
+    from fer.pipeline import FramePipeline
+    from fer_samples import stratified_sample
+    crops = [load_gray(p, 48) for p, c in stratified_sample(fer_root / "test", per_class=8, seed=5) if c == "happy"]
+    pipeline = FramePipeline(classifier, FaceDetector())
+    found_one = [c for c in crops if len(pipeline.analyse(compose([c], face_px=150)[0]).faces) == 1]
+    assert len(found_one) >= 2, "need two test faces the detector finds"
+    one, _ = compose([found_one[0]], face_px=150)
+    two, _ = compose(found_one[:2], face_px=150)
+
+    full_scans = []
+    detect = pipeline.detector.detect
+    pipeline.detector.detect = lambda gray: full_scans.append(1) or detect(gray)  # count, don't change
+    session = LiveSession(full_scan_every_s=0.25)
+    t0 = time.monotonic()
+    for _ in range(20):
+        session.process(one.copy(), pipeline)
+    elapsed = time.monotonic() - t0
+    assert len(session.latest().faces) == 1
+    assert len(full_scans) <= elapsed / 0.25 + 2, f"{len(full_scans)} full scans in {elapsed:.2f} s"
+    assert len(full_scans) < 20
+    t1 = time.monotonic()
+    while time.monotonic() - t1 < 0.3:
+        session.process(two.copy(), pipeline)
+    assert len(session.latest().faces) == 2, "the second face was not picked up by a periodic full scan"
