@@ -21,6 +21,16 @@ st.title("Live expressions")
 state = live_state()
 video_col, panel_col = st.columns([3, 2], gap="medium")
 
+# The panel's placeholders and the CSV button come first: the button's file is registered at the very
+# start of every run. Streamlit drops the previous run's download file when a run ends, so a run cut
+# short by the streamer's reruns before reaching a later button would leave the visible one dead
+# ("Deferred file not found" on click).
+with panel_col:
+    slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}
+    st.download_button("Download session (CSV)", data=state.session.log.to_csv, file_name="fer-session.csv",
+                       mime="text/csv", on_click="ignore", key="live_csv",
+                       help="Time, face id, box, the seven probabilities and the label of every face seen.")
+
 with video_col:
     source = st.radio("Source", ["Camera", "Video file"], horizontal=True, key="live_source",
                       help="A video file (mp4, webm, mov) plays through the same pipeline as the camera.")
@@ -66,11 +76,6 @@ except (ModelError, RuntimeError, ValueError) as e:
 # Imported here, not at the top: pandas and Plotly are not needed to show START.
 from ui.live_panel import TIMELINE_SPAN_S, render_panel  # noqa: E402
 
-with panel_col:
-    slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}
-    st.download_button("Download session (CSV)", data=state.session.log.to_csv, file_name="fer-session.csv",
-                       mime="text/csv", on_click="ignore", key="live_csv",
-                       help="Time, face id, box, the seven probabilities and the label of every face seen.")
 
 playing = ctx is not None and ctx.state.playing
 if not playing:
