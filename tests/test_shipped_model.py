@@ -12,26 +12,22 @@ from fer_samples import stratified_sample
 
 @pytest.fixture(scope="module")
 def test_sample(fer_root):
-    """A fixed sample of test/ with each class in its natural share (about 30 % of the split)."""
+    """All of test/ (3,589 crops; LiteRT reads them in seconds). A 30 % stratified sample was used
+    first, but its sampling noise (about +-1.4 points, one standard error) is as large as the margin
+    being checked: one fixed seed read 66.6 % for a model that scores 69.5 % on the whole split."""
     root = fer_root / "test"
-    rng = np.random.default_rng(2024)
-    picked = []
-    for c in CLASSES:
-        files = sorted((root / c).iterdir())
-        n = max(5, round(len(files) * 0.3))
-        picked += [(files[i], c) for i in sorted(rng.permutation(len(files))[:n])]
+    picked = [(p, c) for c in CLASSES for p in sorted((root / c).iterdir())]
     images = np.stack([load_gray(p, 48) for p, _ in picked])
     labels = np.array([CLASSES.index(c) for _, c in picked])
     return images, labels
 
 
-#: The floor the shipped model must clear on the sample. The goal (issue 2) is 68 % here and 70 % on
-#: the whole split; the model trained so far reaches 65 % on the split (README, "The shipped model"),
-#: so the floor guards against regressions until a better model ships, when it should rise.
-ACCURACY_FLOOR = 0.62
+#: The floor the shipped model must clear (issue 2: 68 % here; the shipped model scores 69.5 %, 70.8 %
+#: with flip averaging, README "The shipped model").
+ACCURACY_FLOOR = 0.68
 
 
-def test_shipped_model_clears_the_accuracy_floor_on_a_stratified_test_sample(classifier, test_sample):
+def test_shipped_model_clears_the_accuracy_floor_on_the_test_split(classifier, test_sample):
     images, labels = test_sample
     assert classifier.classes == list(CLASSES)
     acc = float((classifier.predict(images).argmax(1) == labels).mean())
