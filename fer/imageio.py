@@ -5,6 +5,7 @@ The colour contract is set here, once: everything after this boundary is BGR uin
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "image") -> n
     decompression bomb costs nothing.
     """
     Image = _pil()
-    from PIL import ImageOps, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
     if not data:
         raise ImageError(f"{name}: the file is empty")
     try:
@@ -47,16 +48,38 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "image") -> n
             if w * h > MAX_IMAGE_PIXELS:
                 raise ImageError(f"{name}: {w}x{h} pixels is over the limit of {MAX_IMAGE_PIXELS:,} pixels")
             im.load()
-            im = ImageOps.exif_transpose(im) or im
-            return to_bgr(_pil_to_array(im), name)
+            return to_bgr(_pil_to_array(_upright(im)), name)
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format we can't read)") from None
     except Image.DecompressionBombError:
         raise ImageError(f"{name}: image is too large (over {MAX_IMAGE_PIXELS:,} pixels)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError, TypeError, KeyError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError, TypeError, KeyError,
+            struct.error, NotImplementedError, AttributeError) as e:
+        # Found by tests/test_fuzz_images.py: struct.error (TIFF parser on short headers),
+        # NotImplementedError (BLP's "unknown compression"), AttributeError (SPIDER header).
         raise ImageError(f"{name}: corrupt or truncated image ({type(e).__name__}: {e})") from None
+
+
+#: EXIF orientation -> the transpose that makes the image upright (the table of ImageOps.exif_transpose).
+_ORIENTATION = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+                7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def _upright(im):
+    """The image turned as its EXIF orientation says. EXIF that can't be read means no turn: the
+    pixels are still good. (Not ``ImageOps.exif_transpose``: it also re-writes the EXIF, which fails
+    on tags Pillow itself read, e.g. a float in a text tag.)"""
+    try:
+        orientation = im.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001  (Pillow's EXIF parser raises struct.error, ValueError, ... on garbage)
+        return im
+    method = _ORIENTATION.get(orientation) if type(orientation) is int else None
+    if method is None:
+        return im
+    from PIL import Image
+    return im.transpose(getattr(Image.Transpose, method))
 
 
 def _pil_to_array(im) -> np.ndarray:
@@ -120,7 +143,8 @@ def to_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
         return np.repeat(image[..., None], 3, axis=2)
     if image.shape[2] == 4:
         alpha = image[..., 3:4].astype(np.uint16)
-        return (image[..., :3].astype(np.uint16) * alpha // 255).astype(np.uint8)
+        # (numpy keeps the channel-major layout of the BGRA reorder; OpenCV can't draw into that)
+        image = (image[..., :3].astype(np.uint16) * alpha // 255).astype(np.uint8)
     return np.ascontiguousarray(image)
 
 
