@@ -143,16 +143,18 @@ def _augmenter(seed: int, strength: str = "strong"):
     return augment
 
 
-def _datasets(train: ImageSet, val: ImageSet, cfg: TrainConfig):
+def _datasets(train: ImageSet, val: ImageSet, cfg: TrainConfig, seed: int | None = None):
+    """The training stream (shuffled, augmented) and the val stream; ``seed`` defaults to ``cfg.seed``."""
     import tensorflow as tf
     k = len(train.classes)
+    seed = cfg.seed if seed is None else seed
 
     def to_float(x, y):
         return tf.cast(x, tf.float32)[..., None], tf.one_hot(y, k)
 
-    augment = _augmenter(cfg.seed, cfg.augment)
+    augment = _augmenter(seed, cfg.augment)
     tr = (tf.data.Dataset.from_tensor_slices((train.images, train.labels))
-          .shuffle(len(train.labels), seed=cfg.seed, reshuffle_each_iteration=True)
+          .shuffle(len(train.labels), seed=seed, reshuffle_each_iteration=True)
           .batch(cfg.batch_size, drop_remainder=True)
           .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
           .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
@@ -210,6 +212,14 @@ def _history(path: Path) -> list[dict]:
     return list({r["epoch"]: r for r in rows}.values())
 
 
+def _checkpointed_epochs(ckpt: Path) -> int:
+    """How many finished epochs the BackupAndRestore checkpoint in ``ckpt`` holds (0 without one)."""
+    try:
+        return int(json.loads((ckpt / "backup" / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run (or resume) training; write model.keras, model.tflite and metadata.json into ``cfg.out``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -228,7 +238,12 @@ def train(cfg: TrainConfig) -> dict:
     ckpt.mkdir(parents=True, exist_ok=True)
     if cfg.resume and not (ckpt / "backup").exists():
         log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt)
-    keras.utils.set_random_seed(cfg.seed)
+    # The random streams (shuffle order, augmentations, dropout masks) restart with the process: seeded
+    # alike, a resumed run would replay epoch 0's exact batches, which the model has already fit (its
+    # train accuracy jumps for that epoch). So a resumed process seeds them by the epoch it starts at;
+    # a fresh run keeps cfg.seed exactly, and the --limit-per-class subset always uses cfg.seed.
+    stream_seed = cfg.seed + (_checkpointed_epochs(ckpt) if cfg.resume else 0)
+    keras.utils.set_random_seed(stream_seed)
     # Every invocation that contributed epochs (the first run and each --resume), for the metadata.
     with (out / "commands.log").open("a") as f:
         f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\t{cfg.command}\n")
@@ -255,7 +270,7 @@ def train(cfg: TrainConfig) -> dict:
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
-    tr, va = _datasets(train_set, val_set, cfg)
+    tr, va = _datasets(train_set, val_set, cfg, stream_seed)
     done = _history(out / "history.csv") if cfg.resume else []
     best_so_far = max((h["val_accuracy"] for h in done), default=None)
     callbacks = [
