@@ -198,3 +198,119 @@ def choose_video_file(page, path, timeout_s: float = 120.0):
     # The camera iframe goes away and the file streamer's iframe takes its place.
     page.wait_for_timeout(500)
     return streamer_frame(page, timeout_s)
+
+
+# --- several sessions at once (tests/browser/test_concurrent_sessions.py, bench/soak.py) ----------
+
+@dataclass
+class Tick:
+    """One look at one session while several stream."""
+    t: float                      # seconds since watching began
+    reading: PanelReading | None  # None: the panel could not be read (the page was mid-rerun)
+    frames_decoded: int | None    # returned frames the browser decoded so far (None: not read)
+
+
+@dataclass
+class Session:
+    """One browser context (its own cookies, so its own Streamlit session) on the live page."""
+    name: str
+    page: object
+    frame: object
+    start_visible_s: float
+    ticks: list[Tick] = field(default_factory=list)
+    #: (time.monotonic(), state) of every peer-connection state change streamlit-webrtc's frontend
+    #: logged; it ends the stream on "disconnected", "failed" or "closed".
+    connection_states: list[tuple[float, str]] = field(default_factory=list)
+    watch_t0: float | None = None  # time.monotonic() when watching began
+
+    def connection_log(self) -> list[tuple[float, str]]:
+        """The connection state changes, timed in seconds since watching began (negative: before)."""
+        t0 = self.watch_t0 if self.watch_t0 is not None else 0.0
+        return [(round(t - t0, 1), state) for t, state in self.connection_states]
+
+
+def open_sessions(browser, url: str, n: int, timeout_s: float = 180.0) -> list[Session]:
+    """``n`` live pages, each in a new browser context, each waited for until its START shows."""
+    sessions = []
+    for i in range(n):
+        page = new_page(browser)
+        session = Session(f"session {i + 1}", page, None, 0.0)
+
+        def on_console(msg, s=session):
+            text = msg.text
+            if text.startswith("connectionstatechange"):
+                s.connection_states.append((time.monotonic(), text.split(" ", 1)[-1]))
+
+        page.on("console", on_console)  # the streamer iframe's console.debug lines come here too
+        session.frame, session.start_visible_s = open_live_page(page, url, timeout_s)
+        sessions.append(session)
+    return sessions
+
+
+def watch_sessions(sessions: list[Session], seconds: float, every_s: float = 1.0, on_tick=None) -> None:
+    """Read every session's panel and browser frame count every ``every_s`` for ``seconds``,
+    appending a Tick to each; ``on_tick(t)`` is called after each round (e.g. to sample RSS)."""
+    t0 = time.monotonic()
+    for s in sessions:
+        s.watch_t0 = t0
+    due = t0
+    while time.monotonic() - t0 < seconds:
+        for s in sessions:
+            try:
+                reading = read_panel(s.page)
+            except Exception:  # mid-rerun, or the page is busy
+                reading = None
+            try:
+                decoded = int(stats(s.frame)["framesDecoded"])
+            except Exception:
+                decoded = None
+            s.ticks.append(Tick(round(time.monotonic() - t0, 2), reading, decoded))
+        if on_tick is not None:
+            on_tick(time.monotonic() - t0)
+        due += every_s
+        sessions[0].page.wait_for_timeout(max(0.0, due - time.monotonic()) * 1000)
+
+
+def _processed(tick: Tick) -> int | None:
+    return tick.reading.processed if tick.reading is not None else None
+
+
+def longest_stall_s(ticks: list[Tick], count=_processed) -> float:
+    """The longest time a counter (default: the panel's processed frames) did not rise: from a reading
+    where it rose (or the first tick) to the next reading above it (or the last tick). Unreadable
+    ticks count as no progress."""
+    if not ticks:
+        return 0.0
+    last_rise, best, longest = ticks[0].t, None, 0.0
+    for tick in ticks:
+        value = count(tick)
+        if value is None:
+            continue
+        if best is None:
+            best, last_rise = value, ticks[0].t
+        elif value > best:
+            longest = max(longest, tick.t - last_rise)
+            best, last_rise = value, tick.t
+    return round(max(longest, ticks[-1].t - last_rise), 2)
+
+
+def summarise(ticks: list[Tick]) -> dict:
+    """Medians of the panel's processed fps and latency, the processing rate its frame counts imply,
+    and the longest stalls of processing (panel) and of the returned video (browser)."""
+    import statistics
+    readings = [(t.t, t.reading) for t in ticks if t.reading is not None and t.reading.processed is not None]
+    fps = [r.fps for _, r in readings if r.fps is not None]
+    latency = [r.latency_ms for _, r in readings if r.latency_ms is not None]
+    counted = None
+    if len(readings) >= 2 and readings[-1][0] > readings[0][0]:
+        counted = (readings[-1][1].processed - readings[0][1].processed) / (readings[-1][0] - readings[0][0])
+    return {
+        "median_fps": round(statistics.median(fps), 1) if fps else 0.0,
+        "min_fps": round(min(fps), 1) if fps else 0.0,
+        "counted_fps": round(counted, 1) if counted is not None else 0.0,
+        "median_latency_ms": round(statistics.median(latency), 1) if latency else None,
+        "processed": readings[-1][1].processed if readings else 0,
+        "readings": len(readings), "ticks": len(ticks),
+        "longest_stall_s": longest_stall_s(ticks),
+        "longest_video_stall_s": longest_stall_s(ticks, lambda t: t.frames_decoded),
+    }

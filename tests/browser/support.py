@@ -196,3 +196,29 @@ def open_page_from_navigation(browser, url: str, title: str, viewport: dict | No
     expect(nav.get_by_text(title)).to_be_visible(timeout=120_000)
     nav.get_by_text(title).click()
     return page
+
+
+def group_rss_mb(pgid: int) -> float:
+    """Resident memory of every live process in group ``pgid`` (e.g. a server's), in MB."""
+    total_kb = 0
+    for pid in process_group_members(pgid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total_kb / 1024
+
+
+def group_file_mappings(pgid: int, suffix: str) -> int:
+    """How many memory mappings of files whose path ends with ``suffix`` the processes of group
+    ``pgid`` hold. A LiteRT interpreter built from a path mmaps its model file once, so the count of
+    ``model.tflite`` mappings is the count of interpreters alive in the server."""
+    count = 0
+    for pid in process_group_members(pgid):
+        try:
+            lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
+        except OSError:
+            continue
+        count += sum(1 for line in lines if line.rstrip().endswith(suffix))
+    return count

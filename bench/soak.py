@@ -1,0 +1,177 @@
+"""Soak the live page: several browser sessions stream at once from one `streamlit run app.py` for
+minutes, the way tests/browser/test_concurrent_sessions.py does for 30 s in CI.
+
+One server, ``--sessions`` headless Chromium contexts (separate Streamlit sessions) with a fake
+30 fps 640x480 camera of one real happy face, all START, stream for ``--minutes``, all STOP.
+Prints every ``--report-every`` seconds each session's processed fps and latency (panel medians
+over that interval), its processed-frame rate from the panel's counts, its longest stall in the
+interval, and the server's RSS; then a table for the whole run; the last line is JSON.
+
+    python bench/soak.py                      # 3 sessions, 10 minutes
+    python bench/soak.py --minutes 2 --sessions 3
+
+Runs in a loopback-only network namespace when started as root (as the browser tests do).
+Figures measured while something else loads the CPU (e.g. training) say little about the product.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from live_page import build_videos  # bench/live_page.py; also puts the repo and tests/browser on sys.path
+
+import live_driver as drive  # noqa: E402
+import support  # noqa: E402
+
+WARM_UP_FRAMES = 30
+#: A session whose processed-frame count does not rise for this long has stalled (as in the test).
+STALL_S = 3.0
+
+
+def interval_line(sessions: list[drive.Session], since: float, until: float, rss_mb: float) -> str:
+    parts = []
+    for s in sessions:
+        ticks = [t for t in s.ticks if since <= t.t <= until]
+        x = drive.summarise(ticks)
+        parts.append(f"{s.name}: {x['median_fps']:5.1f} fps ({x['counted_fps']:5.1f} counted) "
+                     f"{x['median_latency_ms'] or 0:5.0f} ms stall {x['longest_stall_s']:.1f} s")
+    return f"{until:6.0f} s | " + " | ".join(parts) + f" | RSS {rss_mb:.0f} MB"
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of group ``pgid``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in support.process_group_members(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    idle = v[3] + v[4]
+    return (sum(v) - idle) / os.sysconf("SC_CLK_TCK"), sum(v) / os.sysconf("SC_CLK_TCK")
+
+
+def stall_windows(ticks: list[drive.Tick], window_s: float = STALL_S) -> int:
+    """How many back-to-back ``window_s`` windows saw no rise of the processed-frame count."""
+    if not ticks:
+        return 0
+    n, start = 0, ticks[0].t
+    while start + window_s <= ticks[-1].t:
+        inside = [t for t in ticks if start <= t.t <= start + window_s]
+        if drive.longest_stall_s(inside) >= window_s:
+            n += 1
+        start += window_s
+    return n
+
+
+def soak(playwright, video: Path, sessions: int, seconds: float, report_every: float, every_s: float) -> dict:
+    browser = support.launch_chromium(playwright, video)
+    try:
+        with support.streamlit_server() as url:
+            opened = drive.open_sessions(browser, url, sessions)
+            for s in opened:
+                s.page.get_by_text("Not streaming.").wait_for(timeout=180_000)  # the model is loaded
+            mappings_loaded = support.group_file_mappings(url.pgid, "model.tflite")
+            rss_before = support.group_rss_mb(url.pgid)
+            for s in opened:
+                drive.press(s.frame, "Start")
+            for s in opened:
+                drive.wait_processed(s.page, WARM_UP_FRAMES, timeout_s=180)
+            rss = [(0.0, support.group_rss_mb(url.pgid))]
+            cpu0, busy0, wall0 = group_cpu_s(url.pgid), machine_busy_s(), time.monotonic()
+            print(f"{sessions} sessions streaming; server RSS {rss_before:.0f} MB before START, "
+                  f"{rss[0][1]:.0f} MB after warm-up; model.tflite mappings {mappings_loaded}", flush=True)
+            state = {"reported": 0.0}
+
+            def on_tick(t: float) -> None:
+                if t - rss[-1][0] >= 5.0:
+                    rss.append((round(t, 1), support.group_rss_mb(url.pgid)))
+                if t - state["reported"] >= report_every:
+                    print(interval_line(opened, state["reported"], t, rss[-1][1]), flush=True)
+                    state["reported"] = t
+
+            drive.watch_sessions(opened, seconds, every_s=every_s, on_tick=on_tick)
+            rss.append((round(seconds, 1), support.group_rss_mb(url.pgid)))
+            wall = time.monotonic() - wall0
+            server_cores = (group_cpu_s(url.pgid) - cpu0) / wall
+            busy1 = machine_busy_s()
+            machine_cores = (busy1[0] - busy0[0]) / wall
+            mappings_end = support.group_file_mappings(url.pgid, "model.tflite")
+            for s in opened:
+                drive.press(s.frame, "Stop")
+            for s in opened:
+                s.page.get_by_text("Last session:").wait_for(timeout=60_000)
+            for s in opened:
+                s.page.context.close()
+            pgid, port = url.pgid, url.rsplit(":", 1)[1]
+            traceback = "Traceback" in url.log()
+    finally:
+        browser.close()
+    mb = [m for _, m in rss]
+    return {
+        "sessions": {s.name: {**drive.summarise(s.ticks), "stalled_windows": stall_windows(s.ticks),
+                              "start_visible_s": round(s.start_visible_s, 1)} for s in opened},
+        "seconds": seconds,
+        "rss_mb": {"before_start": round(rss_before, 1), "start": round(mb[0], 1), "end": round(mb[-1], 1),
+                   "max": round(max(mb), 1), "growth": round(mb[-1] - mb[0], 1)},
+        "model_mappings": {"loaded": mappings_loaded, "end": mappings_end},
+        # Cores in use while streaming: the server's own, and the whole machine's (Chromium, the
+        # driver and anything else running). On 2 cores, machine ~2.0 means the streams were CPU-bound.
+        "cpu_cores": {"server": round(server_cores, 2), "machine": round(machine_cores, 2),
+                      "machine_total": os.cpu_count()},
+        "server_log_traceback": traceback,
+        "leftover_processes": support.processes_with_arg(f"--server.port={port}")
+        + (support.process_group_members(pgid) if support.process_group_alive(pgid) else []),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="streaming time after warm-up")
+    ap.add_argument("--sessions", type=int, default=3)
+    ap.add_argument("--report-every", type=float, default=30.0, help="seconds between progress lines")
+    ap.add_argument("--sample-every", type=float, default=1.0, help="seconds between looks at each panel")
+    ap.add_argument("--json", type=Path, help="also write the result here")
+    args = ap.parse_args()
+    if not support.in_loopback_only_netns():
+        try:
+            support.enter_loopback_netns()
+        except OSError as e:
+            print(f"note: staying on the host network ({e})", file=sys.stderr)
+    from playwright.sync_api import sync_playwright
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="fer-soak-") as tmp:
+        video = build_videos([1], Path(tmp))[1]
+        with sync_playwright() as p:
+            result = soak(p, video, args.sessions, args.minutes * 60, args.report_every, args.sample_every)
+    result["wall_s"] = round(time.monotonic() - t0, 1)
+    print("\nsession | median fps | min fps | counted fps | latency ms | processed | longest stall s | "
+          "video stall s | stalled 3 s windows")
+    for name, s in result["sessions"].items():
+        print(f"{name} | {s['median_fps']} | {s['min_fps']} | {s['counted_fps']} | {s['median_latency_ms']} | "
+              f"{s['processed']} | {s['longest_stall_s']} | {s['longest_video_stall_s']} | {s['stalled_windows']}")
+    r = result["rss_mb"]
+    print(f"server RSS: {r['before_start']} MB before START, {r['start']} after warm-up, {r['end']} at the end, "
+          f"max {r['max']}, growth {r['growth']} MB; model.tflite mappings {result['model_mappings']}; "
+          f"leftover processes {result['leftover_processes']}")
+    c = result["cpu_cores"]
+    print(f"cores busy while streaming: server {c['server']}, whole machine {c['machine']} of {c['machine_total']}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
