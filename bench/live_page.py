@@ -28,6 +28,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
 import fake_camera  # noqa: E402
 import live_driver as drive  # noqa: E402
 import support  # noqa: E402
+from support import group_rss_mb  # noqa: E402
 
 
 @dataclass
@@ -43,18 +44,6 @@ class Result:
     rss_end_mb: float
     rss_max_mb: float
     seconds: float
-
-
-def group_rss_mb(pgid: int) -> float:
-    """Resident memory of every process in the server's process group, in MB."""
-    total_kb = 0
-    for pid in support.process_group_members(pgid):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
-    return total_kb / 1024
 
 
 def build_videos(counts: list[int], out: Path) -> dict[int, Path]:

@@ -56,6 +56,27 @@ def group_cpu_s(pgid: int) -> float:
     return total / tick
 
 
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by the live descendants of ``root`` (here: the server, the Playwright
+    driver and Chromium), so the rest of the machine's load can be told apart."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = int(fields[11]) + int(fields[12])
+    total, todo = 0, list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def machine_busy_s() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
@@ -91,21 +112,27 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
                 drive.wait_processed(s.page, WARM_UP_FRAMES, timeout_s=180)
             rss = [(0.0, support.group_rss_mb(url.pgid))]
             cpu0, busy0, wall0 = group_cpu_s(url.pgid), machine_busy_s(), time.monotonic()
+            tree0 = tree_cpu_s(os.getpid())
             print(f"{sessions} sessions streaming; server RSS {rss_before:.0f} MB before START, "
                   f"{rss[0][1]:.0f} MB after warm-up; model.tflite mappings {mappings_loaded}", flush=True)
-            state = {"reported": 0.0}
+            state = {"reported": 0.0, "cpu": (machine_busy_s()[0], tree_cpu_s(os.getpid()), time.monotonic())}
 
             def on_tick(t: float) -> None:
                 if t - rss[-1][0] >= 5.0:
                     rss.append((round(t, 1), support.group_rss_mb(url.pgid)))
                 if t - state["reported"] >= report_every:
-                    print(interval_line(opened, state["reported"], t, rss[-1][1]), flush=True)
-                    state["reported"] = t
+                    busy, ours, at = machine_busy_s()[0], tree_cpu_s(os.getpid()), time.monotonic()
+                    b0, o0, a0 = state["cpu"]
+                    mine, others = (ours - o0) / (at - a0), (busy - b0 - ours + o0) / (at - a0)
+                    cpu = f" | cores: this run {mine:.2f}, others {max(0.0, others):.2f}"
+                    print(interval_line(opened, state["reported"], t, rss[-1][1]) + cpu, flush=True)
+                    state["reported"], state["cpu"] = t, (busy, ours, at)
 
             drive.watch_sessions(opened, seconds, every_s=every_s, on_tick=on_tick)
             rss.append((round(seconds, 1), support.group_rss_mb(url.pgid)))
             wall = time.monotonic() - wall0
             server_cores = (group_cpu_s(url.pgid) - cpu0) / wall
+            ours_cores = (tree_cpu_s(os.getpid()) - tree0) / wall
             busy1 = machine_busy_s()
             machine_cores = (busy1[0] - busy0[0]) / wall
             mappings_end = support.group_file_mappings(url.pgid, "model.tflite")
@@ -129,8 +156,11 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
         "model_mappings": {"loaded": mappings_loaded, "end": mappings_end},
         # Cores in use while streaming: the server's own, and the whole machine's (Chromium, the
         # driver and anything else running). On 2 cores, machine ~2.0 means the streams were CPU-bound.
-        "cpu_cores": {"server": round(server_cores, 2), "machine": round(machine_cores, 2),
-                      "machine_total": os.cpu_count()},
+        # "browser": Chromium and the Playwright driver; "others": every process this run did not start
+        # (a large figure means the run was measured on a busy machine).
+        "cpu_cores": {"server": round(server_cores, 2), "browser": round(ours_cores - server_cores, 2),
+                      "others": round(max(0.0, machine_cores - ours_cores), 2),
+                      "machine": round(machine_cores, 2), "machine_total": os.cpu_count()},
         "server_log_traceback": traceback,
         "leftover_processes": support.processes_with_arg(f"--server.port={port}")
         + (support.process_group_members(pgid) if support.process_group_alive(pgid) else []),
@@ -167,7 +197,8 @@ def main() -> None:
           f"max {r['max']}, growth {r['growth']} MB; model.tflite mappings {result['model_mappings']}; "
           f"leftover processes {result['leftover_processes']}")
     c = result["cpu_cores"]
-    print(f"cores busy while streaming: server {c['server']}, whole machine {c['machine']} of {c['machine_total']}")
+    print(f"cores busy while streaming: server {c['server']}, browser {c['browser']}, other processes "
+          f"{c['others']}; whole machine {c['machine']} of {c['machine_total']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     print(json.dumps(result), flush=True)
