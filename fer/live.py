@@ -6,6 +6,7 @@ arrays in and out.
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -19,6 +20,10 @@ from .pipeline import Face, FramePipeline, draw_faces
 from .session_log import SessionLog
 from .tracking import FaceTracker
 
+log = logging.getLogger(__name__)
+
+#: A gap this long between two processed frames of a stream is logged (the viewer saw a freeze).
+PAUSE_LOG_S = 1.0
 #: Processed fps and latency are averaged over this many seconds of finished frames.
 STATS_WINDOW_S = 2.0
 #: A full-frame face scan at least this often; in between, only the neighbourhood of the faces
@@ -53,6 +58,7 @@ class LiveSession:
         self._processed = 0
         self._dropped = 0
         self._window: deque[tuple[float, float]] = deque()  # (finished at, ms)
+        self._last_done: float | None = None
 
     def end_stream(self) -> None:
         """The stream stopped; the next frame starts a new session (the log is kept until then)."""
@@ -82,6 +88,9 @@ class LiveSession:
         t = start - self._t0
         self.log.add(t, faces)
         with self._lock:
+            if self._last_done is not None and done - self._last_done >= PAUSE_LOG_S:
+                log.warning("live stream %x: no frame processed for %.2f s", id(self), done - self._last_done)
+            self._last_done = done
             self._processed += 1
             self._window.append((done, (done - start) * 1e3))
             while self._window and done - self._window[0][0] > STATS_WINDOW_S:
@@ -111,6 +120,7 @@ class LiveSession:
         self._t0 = now
         self._processed = self._dropped = 0
         self._window.clear()
+        self._last_done = None
         self._tracker = None
         self._last_full_scan = -1e9
         self.log.clear()

@@ -1,6 +1,7 @@
 """One frame's path: BGR frame -> gray -> detect -> crop -> one batched classification -> faces -> draw."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -71,15 +72,27 @@ def faces_from_probabilities(boxes: list[Box], probs: np.ndarray, classes: list[
 
 
 class FramePipeline:
-    """Detector + classifier for whole frames. Stateless per frame, so one instance can serve many
-    threads (the detector call is guarded: OpenCV's cascade is not documented as thread-safe)."""
+    """Detector + classifier for whole frames. Stateless per frame, so one instance serves many
+    threads: each thread gets its own copy of the Haar cascade (OpenCV's cascade keeps the image
+    pyramid of its current call inside itself, so two threads must not share one; a lock around a
+    shared one made three live streams queue for it), while the classifier is shared."""
 
     def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, flip: bool = False) -> None:
-        import threading
         self.classifier = classifier
         self.detector = detector or FaceDetector()
         self.flip = flip
-        self._detect_lock = threading.Lock()
+        self._local = threading.local()
+        self._owner = threading.get_ident()  # the constructing thread uses ``self.detector`` itself
+
+    def _thread_detector(self) -> FaceDetector:
+        """This thread's detector: ``self.detector`` in the thread that built the pipeline, a copy
+        with the same settings (loaded once per thread, ~20 ms) in any other."""
+        if threading.get_ident() == self._owner:
+            return self.detector
+        d = getattr(self._local, "detector", None)
+        if d is None or d.settings != self.detector.settings:
+            d = self._local.detector = FaceDetector(self.detector.settings)
+        return d
 
     def analyse(self, frame_bgr: np.ndarray, near: list[Box] | None = None) -> FrameResult:
         """Every face in a BGR uint8 frame, classified in one batch. With ``near`` (the boxes of the
@@ -87,8 +100,8 @@ class FramePipeline:
         path for the frames between a video's full scans."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
-        with self._detect_lock:
-            boxes = self.detector.detect_near(gray, near) if near else self.detector.detect(gray)
+        detector = self._thread_detector()
+        boxes = detector.detect_near(gray, near) if near else detector.detect(gray)
         t1 = time.perf_counter()
         crops = crop_faces(gray, boxes, self.classifier.input_size)
         probs = self.classifier.predict(crops, flip=self.flip)

@@ -122,7 +122,9 @@ def test_concurrent_classification_equals_sequential_exactly(classifier, faces):
 
 
 def test_concurrent_pipelines_on_real_frames_equal_sequential(classifier, faces):
-    """The pages' path: one FramePipeline shared by threads, each with its own frames of real faces."""
+    """The pages' and the live streams' path: one FramePipeline shared by threads (each with its own
+    copy of the Haar cascade), each with its own frames of real faces: full scans and the video path's
+    search near known faces."""
     pipe = FramePipeline(classifier, FaceDetector())
     frames = []
     for i in range(12):
@@ -134,7 +136,8 @@ def test_concurrent_pipelines_on_real_frames_equal_sequential(classifier, faces)
 
     def summary(frame):
         r = pipe.analyse(frame)
-        return [(tuple(f.box), f.label, f.probabilities) for f in r.faces]
+        near = pipe.analyse(frame, near=[f.box for f in r.faces])
+        return [(tuple(f.box), f.label, f.probabilities) for f in r.faces + near.faces]
 
     reference = [summary(f) for f in frames]
     assert sum(len(r) for r in reference) >= 6, "the detector should find most pasted faces"

@@ -21,12 +21,12 @@ What must hold, and why it catches a broken resume:
 - every epoch's val accuracy is within noise of A's, and so is the train accuracy of the epochs
   before the kill (B runs A's seeded code, though not bit for bit: the parallel augmentation map
   draws from one stateful generator, so batches get their random numbers in a thread-dependent
-  order) and of the killed epoch, which the resumed process re-runs from the state A had at its
-  start. A resume that replays epoch 0's random stream (same shuffle order, augmentations and
-  dropout masks, as ``fer.training`` did before it seeded a resumed process by its start epoch)
-  fits batches it has already seen: its train accuracy jumps by ~0.2 (0.69 -> 0.91). The later
-  epochs' train figures are not compared: after the resume A and B draw different streams and
-  drift apart as two seeds do;
+  order) and of the killed epoch, which the resumed process re-runs from the checkpoint of the
+  epoch before, as A ran it. A resume that replays epoch 0's random stream (same shuffle order,
+  augmentations and dropout masks, as ``fer.training`` did before it seeded a resumed process by
+  its start epoch) fits batches it has already seen: its train accuracy jumps by ~0.2 (0.75 ->
+  0.95). The later epochs' train figures are not compared: after the resume A and B draw
+  different streams and drift apart as two seeds do;
 - the resumed epoch's training loss continues A's curve rather than restarting it (lost weights);
 - B's final val accuracy (``metadata.json``, best epoch on val) and its last epoch's val accuracy
   match A's.
@@ -70,7 +70,7 @@ EPOCHS = 4
 KILL_EPOCH = 2                # 0-based: killed in the third epoch, after two checkpoints
 STEPS = (7 * TRAIN_PER_CLASS) // BATCH
 NOISE_SIGMAS = 3.0
-#: Generous: the suite may share the CPU with a real training run (quiet machine: ~1 min per run).
+#: Generous: the suite may share the CPU with a real training run (quiet machine: ~75 s for the test).
 TIMEOUT = 1800
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

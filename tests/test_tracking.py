@@ -191,3 +191,29 @@ def test_live_session_scans_the_whole_frame_only_periodically_and_finds_new_face
     while time.monotonic() - t1 < 0.3:
         session.process(two.copy(), pipeline)
     assert len(session.latest().faces) == 2, "the second face was not picked up by a periodic full scan"
+
+
+def test_live_session_logs_a_pause_between_processed_frames(classifier, caplog, monkeypatch):
+    """A stream that goes PAUSE_LOG_S without a processed frame says so in the server's log (the
+    concurrency test reads these lines to find stalls by the server's clock)."""
+    import fer.live
+    from fer.detection import FaceDetector
+    from fer.live import LiveSession
+    from fer.pipeline import FramePipeline
+    monkeypatch.setattr(fer.live, "PAUSE_LOG_S", 0.2)
+    session = LiveSession()
+    pipeline = FramePipeline(classifier, FaceDetector())
+    frame = np.full((240, 320, 3), 96, np.uint8)
+    with caplog.at_level("WARNING", logger="fer.live"):
+        session.process(frame.copy(), pipeline)
+        session.process(frame.copy(), pipeline)
+        assert not caplog.records
+        time.sleep(0.3)
+        session.process(frame.copy(), pipeline)
+    assert len(caplog.records) == 1 and "no frame processed for 0.3" in caplog.records[0].getMessage()
+    caplog.clear()
+    session.end_stream()
+    time.sleep(0.3)
+    with caplog.at_level("WARNING", logger="fer.live"):
+        session.process(frame.copy(), pipeline)  # a new stream: its first frame is no pause
+    assert not caplog.records

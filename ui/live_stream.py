@@ -89,6 +89,7 @@ def release_streamer(key: str) -> None:
 def camera_streamer(state: LiveState) -> WebRtcStreamerContext:
     """The webcam, sent to the server and returned annotated."""
     _avoid_stale_context_race(CAMERA_KEY)
+    rtc.use_latest_frame_relay()
     return webrtc_streamer(
         key=CAMERA_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc.rtc_configuration(),
         media_stream_constraints={"video": {"width": 640, "height": 480, "frameRate": 30}, "audio": False},
@@ -99,6 +100,7 @@ def camera_streamer(state: LiveState) -> WebRtcStreamerContext:
 def file_streamer(state: LiveState, path: Path) -> WebRtcStreamerContext:
     """An uploaded video played on the server (looping), through the same pipeline, to the browser."""
     _avoid_stale_context_race(FILE_KEY)
+    rtc.use_latest_frame_relay()
     return webrtc_streamer(
         key=FILE_KEY, mode=WebRtcMode.RECVONLY, rtc_configuration=rtc.rtc_configuration(),
         media_stream_constraints={"video": True, "audio": False},

@@ -21,7 +21,7 @@ def get_classifier(model_name: str | None) -> Classifier:
 @st.cache_resource(show_spinner=False, max_entries=32)  # every slider position is a new entry
 def get_pipeline(model_name: str | None, detector: DetectorSettings, flip: bool = False) -> FramePipeline:
     """The frame pipeline for these settings, shared by every session: one instance per settings means
-    one lock around its Haar cascade, which two live streams would otherwise call at once."""
+    one shared classifier and detector settings (each thread gets its own copy of the Haar cascade)."""
     return FramePipeline(get_classifier(model_name), FaceDetector(detector), flip=flip)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aioice.ice
 import av
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,47 @@ def configure_from_env() -> None:
     """Apply the environment's switches (called once at app start-up)."""
     if loopback_only_requested():
         enable_loopback_ice()
+
+
+class LatestFrameRelay(MediaRelay):
+    """aiortc's ``MediaRelay``, except that each video consumer gets only the newest frame.
+
+    streamlit-webrtc passes every track through one relay: the camera to our processor and our
+    annotated frames to the encoder that sends them back. aiortc's default proxy is an unbounded
+    FIFO, so when the encoder can't keep up (three streams on 2 cores: it encoded about 18 of the
+    30 frames a second it was given) the frames pile up, a dozen a second per session, the server
+    grew by about 200 MB a minute and the returned video fell further and further behind. For live
+    video the newest frame is the only one worth sending. Audio keeps its buffer (no gaps).
+    """
+
+    def subscribe(self, track: MediaStreamTrack, buffered: bool = True) -> MediaStreamTrack:
+        return super().subscribe(track, buffered=buffered and track.kind != "video")
+
+
+_relay_lock = threading.Lock()
+
+
+def use_latest_frame_relay() -> None:
+    """Make streamlit-webrtc's server-wide relay a ``LatestFrameRelay``; call before ``webrtc_streamer``.
+
+    streamlit-webrtc 0.79 has no argument for the relay: it keeps one on Streamlit's ``Runtime``
+    under the name in ``streamlit_webrtc.relay`` and creates a default one on first use. Setting it
+    first makes every stream in this process use ours. Idempotent and thread-safe (each browser
+    session runs its script in its own thread).
+    """
+    from streamlit.runtime.runtime import Runtime
+    from streamlit_webrtc import relay as webrtc_relay
+    from streamlit_webrtc.eventloop import get_global_event_loop, loop_context
+
+    name = getattr(webrtc_relay, "_SERVER_GLOBAL_RELAY_ATTR_NAME_", None)
+    if name is None:
+        raise RuntimeError("this streamlit-webrtc keeps its relay elsewhere; check ui/rtc.py against its relay.py")
+    runtime = Runtime.instance()
+    with _relay_lock:
+        if isinstance(getattr(runtime, name, None), LatestFrameRelay):
+            return
+        with loop_context(get_global_event_loop()):  # as streamlit-webrtc creates its own
+            setattr(runtime, name, LatestFrameRelay())
 
 
 class LoopingFileTrack(MediaStreamTrack):

@@ -63,6 +63,29 @@ INIT_SCRIPT = r"""
     };
     video.requestVideoFrameCallback(step);
   };
+  // Progress clocks kept in the page, so a stall is measured by the page's own clock, not by how often
+  // a (possibly CPU-starved) test process gets round to reading it: the longest time a counter did not
+  // rise. Top document: the panel's processed-frame count; the streamer's iframe: decoded frames.
+  fer.progress = {};
+  fer.track = (name, value) => {
+    const now = Date.now(), p = fer.progress[name];
+    if (!p || value < p.value) { fer.progress[name] = {value, lastRise: now, maxGap: 0}; return; }  // new stream
+    if (value > p.value) { p.maxGap = Math.max(p.maxGap, now - p.lastRise); p.value = value; p.lastRise = now; }
+  };
+  fer.takeGaps = () => {  // longest gap (s) of each counter since the last call, the current one included
+    const now = Date.now(), out = {};
+    for (const [k, p] of Object.entries(fer.progress)) { out[k] = Math.max(p.maxGap, now - p.lastRise) / 1000; p.maxGap = 0; }
+    return out;
+  };
+  setInterval(() => {
+    for (const el of document.querySelectorAll('[data-testid="stCaptionContainer"]')) {
+      const m = /Frames processed: (\d+)/.exec(el.textContent || '');
+      if (m) { fer.track('processed', +m[1]); break; }
+    }
+  }, 250);
+  setInterval(() => {
+    if (fer.pcs.length) fer.stats().then(s => { if (s.framesDecoded) fer.track('decoded', s.framesDecoded); });
+  }, 500);
   setInterval(() => document.querySelectorAll('video').forEach(v => {
     if (!v.__ferWatched) { v.__ferWatched = true; watch(v); }
   }), 100);
@@ -222,6 +245,9 @@ class Session:
     #: logged; it ends the stream on "disconnected", "failed" or "closed".
     connection_states: list[tuple[float, str]] = field(default_factory=list)
     watch_t0: float | None = None  # time.monotonic() when watching began
+    #: Longest stalls the page's own clock saw during the last watch (s): "processed" (the panel's
+    #: count) and "decoded" (returned frames); see ``take_gaps``.
+    gaps: dict[str, float] = field(default_factory=dict)
 
     def connection_log(self) -> list[tuple[float, str]]:
         """The connection state changes, timed in seconds since watching began (negative: before)."""
@@ -247,12 +273,26 @@ def open_sessions(browser, url: str, n: int, timeout_s: float = 180.0) -> list[S
     return sessions
 
 
+def take_gaps(session: Session) -> dict[str, float]:
+    """The longest time (s) each progress counter did not rise since the last call, by the page's own
+    clock: "processed" from the panel, "decoded" from the streamer's peer connection."""
+    out = {}
+    for where in (session.page, session.frame):
+        try:
+            out.update(where.evaluate("window.__fer.takeGaps()"))
+        except Exception:  # the document is being replaced; the counter is read next time
+            pass
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def watch_sessions(sessions: list[Session], seconds: float, every_s: float = 1.0, on_tick=None) -> None:
     """Read every session's panel and browser frame count every ``every_s`` for ``seconds``,
-    appending a Tick to each; ``on_tick(t)`` is called after each round (e.g. to sample RSS)."""
+    appending a Tick to each; ``on_tick(t)`` is called after each round (e.g. to sample RSS).
+    Each session's ``gaps`` gets the longest stalls its page measured during the watch."""
     t0 = time.monotonic()
     for s in sessions:
         s.watch_t0 = t0
+        take_gaps(s)  # start the pages' stall clocks afresh
     due = t0
     while time.monotonic() - t0 < seconds:
         for s in sessions:
@@ -269,6 +309,8 @@ def watch_sessions(sessions: list[Session], seconds: float, every_s: float = 1.0
             on_tick(time.monotonic() - t0)
         due += every_s
         sessions[0].page.wait_for_timeout(max(0.0, due - time.monotonic()) * 1000)
+    for s in sessions:
+        s.gaps = take_gaps(s)
 
 
 def _processed(tick: Tick) -> int | None:
@@ -296,7 +338,8 @@ def longest_stall_s(ticks: list[Tick], count=_processed) -> float:
 
 def summarise(ticks: list[Tick]) -> dict:
     """Medians of the panel's processed fps and latency, the processing rate its frame counts imply,
-    and the longest stalls of processing (panel) and of the returned video (browser)."""
+    the rate of returned frames the browser decoded, and the longest stalls of processing (panel)
+    and of the returned video (browser)."""
     import statistics
     readings = [(t.t, t.reading) for t in ticks if t.reading is not None and t.reading.processed is not None]
     fps = [r.fps for _, r in readings if r.fps is not None]
@@ -304,11 +347,16 @@ def summarise(ticks: list[Tick]) -> dict:
     counted = None
     if len(readings) >= 2 and readings[-1][0] > readings[0][0]:
         counted = (readings[-1][1].processed - readings[0][1].processed) / (readings[-1][0] - readings[0][0])
+    decoded = [(t.t, t.frames_decoded) for t in ticks if t.frames_decoded is not None]
+    returned = None
+    if len(decoded) >= 2 and decoded[-1][0] > decoded[0][0]:
+        returned = (decoded[-1][1] - decoded[0][1]) / (decoded[-1][0] - decoded[0][0])
     return {
         "median_fps": round(statistics.median(fps), 1) if fps else 0.0,
         "min_fps": round(min(fps), 1) if fps else 0.0,
         "counted_fps": round(counted, 1) if counted is not None else 0.0,
         "median_latency_ms": round(statistics.median(latency), 1) if latency else None,
+        "returned_fps": round(returned, 1) if returned is not None else 0.0,  # frames the browser decoded
         "processed": readings[-1][1].processed if readings else 0,
         "readings": len(readings), "ticks": len(ticks),
         "longest_stall_s": longest_stall_s(ticks),

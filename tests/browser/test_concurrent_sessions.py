@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -18,9 +19,7 @@ import pytest
 import live_driver as drive
 import support
 
-#: Out of the default run (``-m soak`` runs it): on the first quiet runs the server's memory grew by
-#: about 200 MB in 30 s of three streams, which is not explained yet (README, "Reliability").
-pytestmark = [pytest.mark.browser, pytest.mark.soak]
+pytestmark = pytest.mark.browser
 
 SESSIONS = 3
 #: Streaming time after warm-up, in seconds (CI default; raise it locally to soak longer).
@@ -30,18 +29,21 @@ WARM_UP_FRAMES = 30
 #: The target per session on this machine ...
 TARGET_FPS = 20.0
 #: ... or, when 2 cores can't give three streams that, an even share: the slowest session's median fps
-#: at least this fraction of the fastest's (sessions get the CPU in turn; one getting less than 60 %
-#: of another's rate means it is being starved, not sharing) and never below FLOOR_FPS.
+#: at least this fraction of the fastest's (one session getting less than 60 % of another's rate is
+#: being starved, not sharing) and never below FLOOR_FPS. Here Chromium's three tabs (each encoding its
+#: fake camera and decoding the returned video) take over a core of the 2, and three sessions measured
+#: 8-11 fps each, one session alone 30 fps: the floor catches a collapse, not a slow machine.
 EVEN_RATIO = 0.6
-FLOOR_FPS = 5.0
-#: A session whose processed-frame count does not rise for this long has stalled. The panel is read
-#: once a second and redrawn every 0.4 s, so a healthy stream's longest gap is about 1 s; the page
-#: itself warns after 4 s (pages/live.py STALL_S).
-STALL_S = 3.0
-#: Server memory growth allowed from the end of warm-up to the end of streaming.
+FLOOR_FPS = 4.0
+#: A session whose processed-frame count does not rise for this long has stalled: the page's own
+#: definition (pages/live.py STALL_S, after which it tells the user). The panel is read once a second
+#: and redrawn every 0.4 s; with the 2 cores saturated the longest gaps measured were 2.0-2.3 s.
+STALL_S = 4.0
+#: Server memory growth allowed over the watch (ConcurrentRun.rss_trend_mb).
 RSS_GROWTH_MB = 50.0
-RSS_EVERY_S = 5.0
+RSS_EVERY_S = 2.0
 MODEL_FILE = "model.tflite"
+PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 
 
 @dataclass
@@ -58,10 +60,26 @@ class ConcurrentRun:
     group_alive_after_exit: bool = True
     leftover_pids: list[int] = field(default_factory=list)
     server_log: str = ""
+    #: Gaps between two processed frames of one stream while watching, as the server logged them
+    #: (fer.live logs every gap of PAUSE_LOG_S or more).
+    pauses_s: list[float] = field(default_factory=list)
 
     @property
     def rss_growth_mb(self) -> float:
+        """The end-of-watch RSS minus the end-of-warm-up RSS."""
         return self.rss[-1][1] - self.rss[0][1]
+
+    @property
+    def rss_trend_mb(self) -> float:
+        """Growth over the watch along the least-squares line through every sample: the allocator's
+        ups and downs of +-40 MB from one sample to the next (frames of three streams in flight,
+        glibc's per-thread arenas) cancel out, while a leak (the unbounded relay's ~200 MB a minute)
+        shows in full."""
+        ts, mbs = [t for t, _ in self.rss], [mb for _, mb in self.rss]
+        mt, mm = sum(ts) / len(ts), sum(mbs) / len(mbs)
+        var = sum((t - mt) ** 2 for t in ts)
+        slope = sum((t - mt) * (mb - mm) for t, mb in zip(ts, mbs)) / var if var else 0.0
+        return slope * (ts[-1] - ts[0])
 
 
 def _stream(browser, url, run: ConcurrentRun) -> None:
@@ -81,10 +99,12 @@ def _stream(browser, url, run: ConcurrentRun) -> None:
         if t - run.rss[-1][0] >= RSS_EVERY_S:
             run.rss.append((round(t, 1), support.group_rss_mb(url.pgid)))
 
+    log_from = len(url.log())
     drive.watch_sessions(run.sessions, WATCH_S, on_tick=sample_rss)
+    run.pauses_s = [float(x) for x in PAUSE_RE.findall(url.log()[log_from:])]
     run.rss.append((WATCH_S, support.group_rss_mb(url.pgid)))
     run.model_mappings_end = support.group_file_mappings(url.pgid, MODEL_FILE)
-    run.summaries = {s.name: drive.summarise(s.ticks) for s in run.sessions}
+    run.summaries = {s.name: {**drive.summarise(s.ticks), "page_stall_s": s.gaps} for s in run.sessions}
     for s in run.sessions:
         try:
             s.frame.get_by_role("button", name="Stop").click(timeout=15_000)
@@ -107,8 +127,10 @@ def _report(run: ConcurrentRun) -> dict:
             "start_visible_s": {s.name: round(s.start_visible_s, 1) for s in run.sessions},
             "rss_mb": {"before_start": round(run.rss_before_start_mb, 1), "after_warm_up": round(rss[0], 1),
                        "end": round(rss[-1], 1), "max": round(max(rss), 1),
-                       "growth": round(run.rss_growth_mb, 1)} if rss else {},
+                       "growth": round(run.rss_growth_mb, 1),
+                       "trend": round(run.rss_trend_mb, 1)} if rss else {},
             "model_mappings": {"loaded": run.model_mappings_loaded, "end": run.model_mappings_end},
+            "server_pauses_s": run.pauses_s,
             "watch_s": WATCH_S}
 
 
@@ -159,14 +181,18 @@ def test_every_session_gets_processed_frames(concurrent_run):
 
 
 def test_no_session_stalls(concurrent_run):
-    """After warm-up, each session's processed-frame count rises within every STALL_S seconds, and so
-    does the count of returned frames its browser decodes; no stream ends before STOP."""
+    """After warm-up, no stream goes STALL_S seconds without a processed frame (by the server's clock),
+    each keeps processing to the end, and no stream ends before STOP."""
     run = concurrent_run
     ended = {s.name: s.connection_log() for s in run.sessions if s.name in run.stopped_before_stop}
     assert not ended, f"streams ended before STOP (browser connection states, s since watching began): {ended}"
+    # By the server's clock: every gap between two processed frames of a stream of PAUSE_LOG_S or more
+    # is in the server's log. (The browser's view is reported, not asserted: with Chromium's three
+    # renderers, the server and this test on 2 cores, the pages' own timers and this test's reads fall
+    # seconds behind, so a gap seen from the page can't be told from a starved page.)
+    assert max(run.pauses_s, default=0.0) < STALL_S, run.pauses_s
     for name, s in concurrent_run.summaries.items():
-        assert s["longest_stall_s"] < STALL_S, (name, s)
-        assert s["longest_video_stall_s"] < STALL_S, (name, s)
+        assert s["processed"] > WARM_UP_FRAMES + WATCH_S * FLOOR_FPS / 2, (name, s)  # it kept going to the end
 
 
 def test_each_session_keeps_20_fps_or_all_degrade_evenly(concurrent_run):
@@ -178,8 +204,8 @@ def test_each_session_keeps_20_fps_or_all_degrade_evenly(concurrent_run):
 
 
 def test_server_memory_grows_less_than_50_mb(concurrent_run):
-    assert len(concurrent_run.rss) >= 3, concurrent_run.rss
-    assert concurrent_run.rss_growth_mb < RSS_GROWTH_MB, concurrent_run.rss
+    assert len(concurrent_run.rss) >= 5, concurrent_run.rss
+    assert concurrent_run.rss_trend_mb < RSS_GROWTH_MB, concurrent_run.rss
 
 
 def test_model_is_loaded_once_for_all_sessions(concurrent_run):
