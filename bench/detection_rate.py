@@ -1,10 +1,11 @@
 """How many real faces the detector keeps, and at what cost, for several scan scales.
 
-Pastes FER2013 test faces (a fixed stratified sample) at several sizes and places into 640x480
+Pastes FER2013 faces (a fixed stratified sample of ``--split``, test by default) at several sizes and places into 640x480
 frames and counts a face as found when a detected box overlaps it (IoU >= 0.3). Compares scanning
 the full frame against the downscaled scans the product uses.
 
-    python bench/detection_rate.py [--per-class 30] [--sizes 48 64 96 160]
+    python bench/detection_rate.py [--per-class 30] [--sizes 48 64 96 160] [--split val]
+        [--face-px 0 24 30 36] [--neighbors 4] [--scale-factor 1.15]
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from fer.data import list_images, load_gray  # noqa: E402
 from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
 
 
-def sample_faces(per_class: int, seed: int = 3) -> list[np.ndarray]:
+def sample_faces(per_class: int, seed: int = 3, split: str = "test") -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    root = fer2013_root() / "test"
+    root = fer2013_root() / split
     if not root.is_dir():
         sys.exit(f"FER2013 not found at {root} (set FER_DATA_DIR)")
     out = []
@@ -45,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="scan scales: a min-size face becomes this many pixels (0 = full frame)")
     p.add_argument("--neighbors", type=int, nargs="+", default=[DetectorSettings().min_neighbors])
     p.add_argument("--scale-factor", type=float, nargs="+", default=[DetectorSettings().scale_factor])
+    p.add_argument("--split", default="test", help="FER2013 split the faces come from: choose settings on val, "
+                                                   "report test")
     args = p.parse_args(argv)
-    faces = sample_faces(args.per_class)
+    faces = sample_faces(args.per_class, split=args.split)
     rng = np.random.default_rng(11)
     frames = []
     for i, crop in enumerate(faces):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ WARM_UP_FRAMES = 30
 #: A session whose processed-frame count does not rise for this long has stalled (the page's own
 #: definition, pages/live.py STALL_S, as in tests/browser/test_concurrent_sessions.py).
 STALL_S = 4.0
+PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 
 
 def interval_line(sessions: list[drive.Session], since: float, until: float, rss_mb: float,
@@ -126,7 +128,9 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
                     print(interval_line(opened, state["reported"], t, rss[-1][1], gaps) + cpu, flush=True)
                     state["reported"], state["cpu"] = t, (busy, ours, at)
 
+            log_from = len(url.log())
             drive.watch_sessions(opened, seconds, every_s=every_s, on_tick=on_tick)
+            pauses = [float(x) for x in PAUSE_RE.findall(url.log()[log_from:])]
             for s in opened:  # the stretch after the last report
                 for k, v in s.gaps.items():
                     worst[s.name][k] = max(v, worst[s.name].get(k, 0.0))
@@ -153,6 +157,8 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
                               "page_stall_s": worst[s.name],
                               "start_visible_s": round(s.start_visible_s, 1)} for s in opened},
         "seconds": seconds,
+        # gaps of fer.live.PAUSE_LOG_S or more between two processed frames of a stream, by the server's clock
+        "server_pauses_s": pauses,
         "rss_mb": {"before_start": round(rss_before, 1), "start": round(mb[0], 1), "end": round(mb[-1], 1),
                    "max": round(max(mb), 1), "growth": round(mb[-1] - mb[0], 1)},
         "model_mappings": {"loaded": mappings_loaded, "end": mappings_end},
@@ -197,7 +203,8 @@ def main() -> None:
               f"{s['median_latency_ms']} | {s['processed']} | {g.get('processed')} | {g.get('decoded')} | "
               f"{s['longest_stall_s']}")
     stalled = [n for n, s in result["sessions"].items() if max(s["page_stall_s"].values(), default=0) >= STALL_S]
-    print(f"sessions that stalled for {STALL_S:.0f} s or more: {', '.join(stalled) or 'none'}")
+    print(f"sessions whose page saw a stall of {STALL_S:.0f} s or more: {', '.join(stalled) or 'none'}; "
+          f"gaps of 1 s or more between processed frames by the server's clock: {result['server_pauses_s'] or 'none'}")
     r = result["rss_mb"]
     print(f"server RSS: {r['before_start']} MB before START, {r['start']} after warm-up, {r['end']} at the end, "
           f"max {r['max']}, growth {r['growth']} MB; model.tflite mappings {result['model_mappings']}; "

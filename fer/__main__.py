@@ -125,22 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label-smoothing", type=float, default=0.1)
     t.set_defaults(func=_train)
 
+    from .config import STILL_FLIP
+    from .detection import DetectorSettings
+    detector_defaults = DetectorSettings()
     pr = sub.add_parser("predict", help="find and classify the faces in images")
     pr.add_argument("images", nargs="+")
     pr.add_argument("--json", action="store_true", help="print one JSON list, an entry per image")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face crop")
     pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
-    pr.add_argument("--flip", action="store_true", help="average each face with its mirror image")
-    pr.add_argument("--scale-factor", type=float, default=1.15)
-    pr.add_argument("--min-neighbors", type=int, default=5)
-    pr.add_argument("--min-size", type=int, default=48, help="smallest face side in pixels")
+    pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
+                    help="average each face with its mirror image (default; --no-flip: one pass, half the work)")
+    pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
+    pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     pr.set_defaults(func=_predict)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
     ev.add_argument("data", nargs="+", help="folder-per-class root(s)")
     ev.add_argument("--model")
     ev.add_argument("--json", action="store_true")
-    ev.add_argument("--flip", action="store_true", help="average each face with its mirror image")
+    ev.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
+                    help="average each face with its mirror image, as predict does by default")
     ev.add_argument("--confusion-png", help="also save the confusion matrix as this image")
     ev.set_defaults(func=_evaluate)
 

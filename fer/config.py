@@ -32,6 +32,11 @@ CLASS_COLORS_BGR: dict[str, tuple[int, int, int]] = {
 #: Side of the square grayscale crop the default model takes (FER2013's native size).
 DEFAULT_IMAGE_SIZE = 48
 
+#: Still images (``predict``, ``evaluate``, the still-image page) average each face's prediction with
+#: its mirror image's by default: FER2013 test 70.8 % instead of 69.5 % for a second classifier pass
+#: (under a millisecond a face). The live page runs single passes, where latency matters most.
+STILL_FLIP = True
+
 #: Image files we read from folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 

@@ -11,10 +11,15 @@ import numpy as np
 CASCADE_WINDOW = 24
 #: ``detect_near`` searches a known face's box grown by this fraction of its side on every edge...
 NEAR_MARGIN = 0.5
-#: ...shrunk so that the face is about this many pixels (at 36 the cascade's hits are too few to
-#: survive its neighbour vote), for sizes between these fractions of the old one.
+#: ...shrunk so that the face is about this many pixels (at 36-40 the face is re-found in 74-89 % of
+#: frames instead of 93 %), for sizes between these fractions of the old one, in steps of
+#: NEAR_SCALE_FACTOR, keeping a hit with NEAR_MIN_NEIGHBORS overlapping ones (the known position
+#: already rules out most false faces). Chosen on FER2013 val faces panning in 640x480 frames: 1.05 ms
+#: a search, 93 % re-found, against 1.52 ms and 92 % for (0.7-1.4, the full scan's 1.15 step, 2).
 NEAR_FACE_PX = 48
-NEAR_SIZE_RANGE = (0.7, 1.4)
+NEAR_SIZE_RANGE = (0.8, 1.25)
+NEAR_SCALE_FACTOR = 1.2
+NEAR_MIN_NEIGHBORS = 1
 
 
 class Box(NamedTuple):
@@ -34,11 +39,14 @@ class DetectorSettings:
     ``min_size``: smallest face side in frame pixels; ``detect_scale``: the scan runs on the frame
     shrunk so that a ``min_size`` face becomes ``detect_face_px`` pixels (never enlarged).
     Histogram equalisation before the scan was measured and lost faces (bench/detection_rate.py).
+    The defaults were chosen on FER2013 val faces pasted into 640x480 frames (README, "What the
+    detector keeps"): a half-size copy scanned in fine steps finds more faces, in less time and with no
+    more false boxes, than a x0.62 copy in coarse ones (59.5 % vs 58.0 %, 5.2 vs 6.8 ms).
     """
-    scale_factor: float = 1.15
+    scale_factor: float = 1.1
     min_neighbors: int = 4
     min_size: int = 48
-    detect_face_px: int = 30
+    detect_face_px: int = 24
 
 
 def cascade_path() -> str:
@@ -115,7 +123,8 @@ class FaceDetector:
         small = roi if f == 1.0 else cv2.resize(roi, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         lo = max(CASCADE_WINDOW, int(side * f * NEAR_SIZE_RANGE[0]))
         hi = max(lo + 1, int(side * f * NEAR_SIZE_RANGE[1]))
-        hits = self._cascade.detectMultiScale(small, scaleFactor=s.scale_factor, minNeighbors=min(s.min_neighbors, 2),
+        hits = self._cascade.detectMultiScale(small, scaleFactor=NEAR_SCALE_FACTOR,
+                                              minNeighbors=min(s.min_neighbors, NEAR_MIN_NEIGHBORS),
                                               minSize=(lo, lo), maxSize=(hi, hi))
         if not len(hits):
             return None

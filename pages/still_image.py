@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit_webrtc  # noqa: F401  isort: skip
 import streamlit as st
 
+from fer.config import STILL_FLIP
 from fer.detection import DetectorSettings
 from fer.explain import HOW_TO_READ, METHOD_NOTES, Explanation, explain_face
 from fer.imageio import ImageError
@@ -87,9 +88,10 @@ def main() -> None:
     whole = c1.checkbox("Treat the whole image as one face", key="still_whole",
                         help="For pictures that are already cropped to one face (like FER2013's): "
                              "skips face detection.")
-    flip = c2.checkbox("Flip test-time augmentation", key="still_flip",
+    flip = c2.checkbox("Flip test-time augmentation", value=STILL_FLIP, key="still_flip",
                        help="Average the prediction of each face and its mirror image: a little "
-                            "more accurate, twice the work.")
+                            "more accurate (FER2013 test 70.8 % instead of 69.5 %) for twice the classifier's "
+                            "work, well under a millisecond a face. The live page runs single passes.")
     with_heatmaps = c3.checkbox("Show heat maps", value=True, key="still_heatmaps",
                                 help="HiResCAM, a Grad-CAM variant: where the model looked. The first one takes a few "
                                      "seconds (TensorFlow loads).")

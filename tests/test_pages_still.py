@@ -24,7 +24,7 @@ if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFl
 
 from streamlit.testing.v1 import AppTest
 
-from fer.config import MAX_IMAGE_PIXELS, REPO_ROOT
+from fer.config import MAX_IMAGE_PIXELS, REPO_ROOT, STILL_FLIP
 from fer.detection import DetectorSettings, FaceDetector
 from fer.explain import METHOD_NOTES
 from fer.pipeline import FramePipeline
@@ -93,7 +93,7 @@ def chart_values(at: AppTest) -> list[dict[str, float]]:
 
 def test_an_uploaded_face_photo_shows_its_label_probabilities_and_heat_map(face_jpg, classifier):
     at = run_page([("face.jpg", face_jpg, "image/jpeg")])
-    expected = analyse_still(face_jpg, "face.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings())))
+    expected = analyse_still(face_jpg, "face.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
     assert len(expected.faces) == 1
     face = expected.faces[0]
     assert f"**Face 1: {face.label}** ({face.score:.0%})" in [m.value for m in at.markdown]
@@ -151,8 +151,8 @@ def test_a_huge_photo_is_downscaled_for_display_and_boxes_are_reported_in_its_ow
     captions = [cap for img in at.get("image") for cap in img.captions]
     shown = f"shown downscaled to {MAX_ANALYSIS_SIDE}x{round(2880 * MAX_ANALYSIS_SIDE / 3840)}"
     assert any(cap.startswith("huge.jpg (3840x2880 px") and shown in cap for cap in captions), captions
-    res = analyse_still(jpeg(huge), "huge.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings())))
-    ref = analyse_still(jpeg(small), "small.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings())))
+    res = analyse_still(jpeg(huge), "huge.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
+    ref = analyse_still(jpeg(small), "small.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
     assert res.downscaled and len(res.faces) == len(ref.faces) == 1
     np.testing.assert_allclose(np.asarray(res.faces[0].box) / 6, np.asarray(ref.faces[0].box), atol=0.07 * FACE_SIDE)
 
@@ -180,7 +180,7 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(fer_root, class
     captions = [cap for img in at.get("image") for cap in img.captions]
     assert any(cap.startswith("phone.jpg (640x480 px") for cap in captions), captions
     assert any(cap.startswith("sideways.jpg (480x640 px") for cap in captions), captions
-    pipe = FramePipeline(classifier, FaceDetector(DetectorSettings()))
+    pipe = FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP)
     phone = analyse_still(tagged.getvalue(), "phone.jpg", pipe)
     ref = analyse_still(jpeg(upright), "upright.jpg", pipe)
     assert phone.original_size == ref.original_size == (640, 480)
@@ -195,7 +195,7 @@ def test_the_json_download_has_the_shape_of_the_cli_predict_json(face_jpg, class
                          capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-2000:]
     (entry,) = json.loads(cli.stdout)
-    ours = analyse_still(face_jpg, str(photo), FramePipeline(classifier, FaceDetector(DetectorSettings()))).to_dict()
+    ours = analyse_still(face_jpg, str(photo), FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP)).to_dict()
     assert ours.keys() == entry.keys() and ours["path"] == entry["path"] and len(ours["faces"]) == len(entry["faces"])
     for a, b in zip(ours["faces"], entry["faces"]):
         assert a.keys() == b.keys() and a["box"] == b["box"] and a["label"] == b["label"]
