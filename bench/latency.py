@@ -98,7 +98,7 @@ def video_path(frame: np.ndarray, pipe: FramePipeline, seconds: float) -> dict:
     session = LiveSession()
     full = []
     detect = pipe.detector.detect
-    pipe.detector.detect = lambda gray: full.append(1) or detect(gray)  # count the full scans
+    pipe.detector.detect = lambda gray, **kw: full.append(1) or detect(gray, **kw)  # count the full scans
     h, w = frame.shape[:2]
     ms, found, n = [], 0, int(seconds * VIDEO_FPS)
     try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -75,12 +75,24 @@ class FaceDetector:
         s = self.settings
         return min(1.0, max(s.detect_face_px, CASCADE_WINDOW) / s.min_size)
 
-    def detect(self, gray: np.ndarray) -> list[Box]:
+    def detect(self, gray: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
+        """Every face in the frame. ``skip``: faces already accounted for (a video's followed faces,
+        just re-found by ``detect_near``), painted flat in the scanned copy so that only other faces
+        are looked for: a face's own windows run the cascade's deep stages and make up most of a
+        scan's cost (an empty 640x480 frame takes ~3 ms, each face adds ~6 ms)."""
         if gray.ndim != 2:
             raise ValueError(f"detect() takes a gray (H, W) image, got shape {gray.shape}")
         s = self.settings
         f = self.shrink_factor()
         small = gray if f == 1.0 else cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        if skip:
+            small = small.copy() if small is gray else small
+            for b in skip:
+                x0, y0 = max(0, int(b.x * f)), max(0, int(b.y * f))
+                x1, y1 = int(np.ceil((b.x + b.w) * f)), int(np.ceil((b.y + b.h) * f))
+                patch = small[y0:y1, x0:x1]
+                if patch.size:
+                    patch[...] = int(patch.mean())
         # One scale step below the shrunk min size: the cascade's window sizes are 24 * factor^k,
         # so a face of exactly min_size could otherwise fall between two of them and be missed.
         min_px = max(CASCADE_WINDOW, int(s.min_size * f / s.scale_factor))
@@ -88,6 +100,7 @@ class FaceDetector:
                                                minSize=(min_px, min_px))
         boxes = [Box(int(round(x / f)), int(round(y / f)), int(round(w / f)), int(round(h / f)))
                  for (x, y, w, h) in (found if len(found) else [])]
+        boxes = [b for b in boxes if all(_overlap(b, k) < 0.5 for k in skip)]
         return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
 
     def detect_near(self, gray: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:

@@ -78,9 +78,9 @@ class LiveSession:
                 self._tracker = FaceTracker(classes)
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
-        near = self._where_to_look(tracker, start)
-        faces = pipeline.analyse(frame_bgr, near=near).faces
-        if near is None:
+        near, rescan = self._where_to_look(tracker, start)
+        faces = pipeline.analyse(frame_bgr, near=near, rescan=rescan).faces
+        if near is None or rescan:
             self._last_full_scan = start
         faces = tracker.update(faces, start)
         draw_faces(frame_bgr, faces)
@@ -107,13 +107,14 @@ class LiveSession:
         except queue.Empty:
             return None
 
-    def _where_to_look(self, tracker: FaceTracker, now: float) -> list[Box] | None:
-        """None = scan the whole frame (no face followed yet, or the periodic rescan is due that
-        catches faces entering the view); else the boxes of the followed faces."""
+    def _where_to_look(self, tracker: FaceTracker, now: float) -> tuple[list[Box] | None, bool]:
+        """(None, False): scan the whole frame (no face followed yet). (boxes of the followed faces,
+        False): search only near them. (boxes, True): the periodic full scan is due, which catches
+        faces entering the view; the followed faces re-found near their boxes are left out of it."""
         boxes = tracker.current_boxes()
-        if not boxes or now - self._last_full_scan >= self.full_scan_every_s:
-            return None
-        return boxes
+        if not boxes:
+            return None, False
+        return boxes, now - self._last_full_scan >= self.full_scan_every_s
 
     def _start_stream(self, now: float) -> None:
         self._new_stream = False

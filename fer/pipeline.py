@@ -94,14 +94,22 @@ class FramePipeline:
             d = self._local.detector = FaceDetector(self.detector.settings)
         return d
 
-    def analyse(self, frame_bgr: np.ndarray, near: list[Box] | None = None) -> FrameResult:
+    def analyse(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False) -> FrameResult:
         """Every face in a BGR uint8 frame, classified in one batch. With ``near`` (the boxes of the
         faces a video just showed), only the neighbourhood of those faces is searched: the cheap
-        path for the frames between a video's full scans."""
+        path for the frames between a video's full scans. With ``near`` and ``rescan`` (a video's
+        periodic full scan), the faces re-found near their boxes are left out of the full scan,
+        which then only looks for new faces and for the followed ones not re-found."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
-        boxes = detector.detect_near(gray, near) if near else detector.detect(gray)
+        if near and rescan:
+            kept = detector.detect_near(gray, near, hold=False)
+            boxes = sorted(kept + detector.detect(gray, skip=kept), key=lambda b: b.w * b.h, reverse=True)
+        elif near:
+            boxes = detector.detect_near(gray, near)
+        else:
+            boxes = detector.detect(gray)
         t1 = time.perf_counter()
         crops = crop_faces(gray, boxes, self.classifier.input_size)
         probs = self.classifier.predict(crops, flip=self.flip)

@@ -178,7 +178,7 @@ def test_live_session_scans_the_whole_frame_only_periodically_and_finds_new_face
 
     full_scans = []
     detect = pipeline.detector.detect
-    pipeline.detector.detect = lambda gray: full_scans.append(1) or detect(gray)  # count, don't change
+    pipeline.detector.detect = lambda gray, **kw: full_scans.append(1) or detect(gray, **kw)  # count, don't change
     session = LiveSession(full_scan_every_s=0.25)
     t0 = time.monotonic()
     for _ in range(20):
