@@ -1,6 +1,6 @@
 """Our engine against the `fer` library (PyPI `fer==25.10.3`, mini-Xception + Haar) in one run.
 
-    python bench/compare_fer.py [--limit-per-class N] [--runs 100] [--detect-per-class 10]
+    python bench/compare_fer.py [--limit-per-class N] [--runs 100] [--video-seconds 5] [--detect-per-class 10]
                                 [--sizes 64 96 128 192] [--val] [--json]
 
 Measures both systems on the same inputs and prints each figure with the ratio ours / theirs:
@@ -10,6 +10,8 @@ Measures both systems on the same inputs and prints each figure with the ratio o
   original Keras file is reported too; classes are matched by name (fer orders them differently);
 - ms per 640x480 frame holding one real face (detect + classify), the two systems alternating run
   by run so that machine drift hits both alike; medians after warm-up;
+- ms per frame of a panning clip of that frame: our live video path (bench/latency.py's) against
+  fer's full detect + classify on every frame, clip by clip alternating;
 - ms per face for the classifier alone at batch 1 (a uint8 crop at the model's input size in,
   probabilities out), alternating in blocks;
 - detection rate of each whole pipeline on FER2013 test faces pasted into 640x480 frames at several
@@ -51,7 +53,7 @@ from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
 from fer.evaluation import report  # noqa: E402
 from fer.model import Classifier, load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
-from latency import timed  # noqa: E402  (bench/latency.py)
+from latency import live_path_ms, panning_frames, timed  # noqa: E402  (bench/latency.py)
 
 FER_VERSION = "25.10.3"
 OUT = BENCH / "out"
@@ -205,6 +207,29 @@ def frame_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, runs: int,
             "fer": {**_summary(theirs), "faces": theirs_faces}}
 
 
+def video_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, seconds: float, rounds: int = 2) -> dict:
+    """A panning clip of ``frame`` (bench/latency.py's video path): our live path (full scan every
+    0.25 s, search near followed faces in between, tracking, drawing; paced at 30 fps, so caches go cold
+    as they do live) against fer's ``detect_emotions`` on every frame (fer has no video mode; its
+    frames run back to back, warm). Clip by clip, alternating who goes first."""
+    clip = panning_frames(frame, int(seconds * 30))
+    path = OUT / "compare-clip.npy"
+    np.save(path, np.stack(clip))
+    ours, theirs, scans = [], [], 0
+    for r in range(rounds):
+        for who in ((0, 1) if r % 2 == 0 else (1, 0)):
+            if who == 0:
+                ms, what = live_path_ms(clip, pipe)
+                ours += ms
+                scans += what["full_scans"]
+            else:
+                theirs += peer.ask("detect", npy=str(path))["ms"]
+    mean = lambda v: round(statistics.fmean(v), 3)  # noqa: E731
+    return {"frames": len(clip), "rounds": rounds,
+            "ours": {**_summary(ours), "mean_ms": mean(ours), "full_scan_share": round(scans / len(ours), 3)},
+            "fer": {**_summary(theirs), "mean_ms": mean(theirs)}}
+
+
 def classifier_latency(clf: Classifier, peer: Peer, crop: np.ndarray, runs: int, block: int = 50) -> dict:
     """One uint8 crop through each classifier at batch 1 (fer: its [-1, 1] scaling and TFLite call;
     ours: LiteRT, scaling inside the model), in alternating blocks of ``block`` calls."""
@@ -285,6 +310,13 @@ def table(result: dict) -> list[str]:
                      f"{o['median_ms']:.2f}", f"{t['median_ms']:.2f}", _ratio(o["median_ms"], t["median_ms"])))
         rows.append(("  p90 ms", f"{o['p90_ms']:.2f}", f"{t['p90_ms']:.2f}", _ratio(o["p90_ms"], t["p90_ms"])))
         rows.append(("  faces found in it", str(o["faces"]), str(t["faces"]), None))
+    if "video" in result:
+        v = result["video"]
+        o, t = v["ours"], v["fer"]
+        rows.append((f"video, {v['frames']} panning frames x {v['rounds']}: median ms", f"{o['median_ms']:.2f}",
+                     f"{t['median_ms']:.2f}", _ratio(o["median_ms"], t["median_ms"])))
+        rows.append(("  mean ms (ours: live path, full scans included)", f"{o['mean_ms']:.2f}", f"{t['mean_ms']:.2f}",
+                     _ratio(o["mean_ms"], t["mean_ms"])))
     if "classifier" in result:
         o, t = result["classifier"]["ours"], result["classifier"]["fer"]
         rows.append(("classifier alone, batch 1, ms/face", f"{o['median_ms']:.3f}", f"{t['median_ms']:.3f}",
@@ -316,7 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--face-px", type=int, default=160, help="face size in the timed frame")
     p.add_argument("--detect-per-class", type=int, default=10, help="faces per class for the detection rate")
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 96, 128, 192], help="pasted face sizes (px)")
-    p.add_argument("--skip", nargs="*", default=[], choices=["accuracy", "frame", "classifier", "detection"])
+    p.add_argument("--video-seconds", type=float, default=5.0, help="length of the panning clip (at 30 fps)")
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["accuracy", "frame", "video", "classifier", "detection"])
     p.add_argument("--threads", type=int, default=2, help="our LiteRT threads (fer keeps its default)")
     p.add_argument("--venv", type=Path, default=PEER_VENV, help="where fer's own venv is made and reused")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -348,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
         if "frame" not in args.skip:
             say(f"frame latency, {args.runs} alternating runs each ...")
             result["frame"] = frame_latency(pipe, peer, latency_frame(args.face_px), args.runs, args.warmup)
+        if "video" not in args.skip:
+            say(f"video: a {args.video_seconds:.0f} s panning clip, our live path vs fer on every frame ...")
+            result["video"] = video_latency(pipe, peer, latency_frame(args.face_px), args.video_seconds)
         if "classifier" not in args.skip:
             say(f"classifier latency, {args.clf_runs} calls each ...")
             result["classifier"] = classifier_latency(clf, peer, first_face(clf.input_size), args.clf_runs)
@@ -360,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("frame", "classifier"):
         if key in result:
             ratios[f"{key}_ms"] = _ratio(result[key]["ours"]["median_ms"], result[key]["fer"]["median_ms"])
+    if "video" in result:
+        v = result["video"]
+        ratios["video_median_ms"] = _ratio(v["ours"]["median_ms"], v["fer"]["median_ms"])
+        ratios["video_mean_ms"] = _ratio(v["ours"]["mean_ms"], v["fer"]["mean_ms"])
     if "detection" in result:
         ratios["detection_rate"] = _ratio(result["detection"]["ours"]["overall"], result["detection"]["fer"]["overall"])
     result["ratios_ours_over_fer"] = ratios
