@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from .config import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, fer2013_root
+from .config import IMAGE_EXTENSIONS, IMAGE_FORMATS, MAX_IMAGE_PIXELS, fer2013_root
 from .data import canonical_class, load_gray, order_classes
 
 #: Environment variable listing extra explorer roots, separated by ``os.pathsep``.
@@ -231,7 +231,7 @@ def thumbnail(path: str | os.PathLike[str], side: int = 96) -> np.ndarray | None
     """
     from PIL import Image
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=IMAGE_FORMATS) as im:
             if im.size[0] * im.size[1] > MAX_IMAGE_PIXELS:
                 return None
             im.draft("RGB", (side, side))
@@ -270,7 +270,7 @@ def inspect_file(root: Path, relative: str) -> FileFacts:
     if not data:
         return FileFacts(relative, digest, error="empty file")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as im:
             w, h = im.size
             if w * h > MAX_IMAGE_PIXELS:
                 return FileFacts(relative, digest, w, h, im.mode, im.format or "", f"{w}x{h} is over the pixel limit")

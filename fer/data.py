@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import CLASS_ALIASES, CLASSES, IMAGE_EXTENSIONS
+from .config import CLASS_ALIASES, CLASSES, IMAGE_EXTENSIONS, IMAGE_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def load_gray(path: Path, size: int) -> np.ndarray | None:
     if img is None:
         try:  # formats OpenCV lacks (gif, some webp/tiff flavours)
             from PIL import Image
-            with Image.open(path) as im:
+            with Image.open(path, formats=IMAGE_FORMATS) as im:
                 img = np.asarray(im.convert("L"))
         except Exception:
             return None

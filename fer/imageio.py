@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MAX_IMAGE_PIXELS
+from .config import IMAGE_FORMATS, MAX_IMAGE_PIXELS
 
 #: Smallest side we accept: a face needs more pixels than this to be seen at all.
 MIN_IMAGE_SIDE = 16
@@ -29,7 +29,8 @@ def _pil():
 
 
 def decode_image(data: bytes | bytearray | memoryview, name: str = "image") -> np.ndarray:
-    """Decode an encoded image (jpg, png, webp, bmp, tiff, gif, ...) to BGR uint8, EXIF rotation applied.
+    """Decode an encoded image (jpg, png, webp, bmp, tiff, gif: ``IMAGE_FORMATS``, nothing else) to
+    BGR uint8, EXIF rotation applied.
 
     The pixel count is checked from the header, before the pixels are decoded, so a
     decompression bomb costs nothing.
@@ -42,7 +43,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "image") -> n
         with warnings.catch_warnings():
             # PIL warns between 1x and 2x its limit; we refuse those ourselves just below.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(bytes(data)))
+            im = Image.open(io.BytesIO(bytes(data)), formats=IMAGE_FORMATS)
         with im:
             w, h = im.size
             if w * h > MAX_IMAGE_PIXELS:
@@ -52,7 +53,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "image") -> n
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image file (or a format we can't read)") from None
+        raise ImageError(f"{name}: not an image file in a format we read (JPEG, PNG, WebP, BMP, TIFF, GIF)") from None
     except Image.DecompressionBombError:
         raise ImageError(f"{name}: image is too large (over {MAX_IMAGE_PIXELS:,} pixels)") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, IndexError, TypeError, KeyError,

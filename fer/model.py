@@ -145,7 +145,11 @@ class Classifier:
             if not path.is_file():
                 raise ModelError(f"{self.info.path} has no model.keras")
             import keras  # noqa: F401  (TensorFlow loads here, never at serving start-up)
-            self._keras = keras.saving.load_model(path, safe_mode=True, compile=False)
+            try:
+                self._keras = keras.saving.load_model(path, safe_mode=True, compile=False)
+            except Exception as e:  # Keras refuses code (Lambda layers, foreign modules) with several types
+                message = " ".join(str(e).split())  # one line; Keras names the refused class near the end
+                raise ModelError(f"could not load {path} (refused or damaged): {type(e).__name__}: {message}") from e
         return self._keras
 
 

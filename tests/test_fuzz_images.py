@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageFile
 
-from fer.config import MAX_IMAGE_PIXELS, REPO_ROOT
+from fer.config import IMAGE_FORMATS, MAX_IMAGE_PIXELS, REPO_ROOT
 from fer.imageio import MIN_IMAGE_SIDE, ImageError, decode_image, read_image, to_bgr
 
 from fer_samples import stratified_sample
@@ -487,7 +487,7 @@ def test_ten_thousand_fuzzed_files_decode_or_are_refused_clearly(seeds, tmp_path
     counts, outcomes, reasons = Counter(), Counter(), Counter()
     crashes: list[str] = []
     slowest: list[tuple[float, str]] = []
-    ext_checked = content_checked = limit_refusals = 0
+    ext_checked = content_checked = limit_refusals = other_formats_refused = 0
     t_wall, t_cpu = time.perf_counter(), time.process_time()
     for case in generate_cases(faces, grays, SEED, SCALE):
         counts[case.kind] += 1
@@ -504,7 +504,11 @@ def test_ten_thousand_fuzzed_files_decode_or_are_refused_clearly(seeds, tmp_path
         if not res.ok:
             reasons[re.sub(r"\d[\d,]*", "N", res.message.split(": ", 1)[1].split(" (")[0])] += 1
             limit_refusals += LIMIT_TEXT in res.message
-        if case.variant is not None:  # a valid file: must decode, to the right pixels
+        if case.variant is not None and case.variant.label.split(".")[1] not in IMAGE_FORMATS:
+            # a valid file in a format we don't decode (fer.config.IMAGE_FORMATS): refused at the door
+            assert not res.ok and "not an image file" in res.message, (case.variant.label, res)
+            other_formats_refused += 1
+        elif case.variant is not None:  # a valid file: must decode, to the right pixels
             v = case.variant
             assert res.ok, f"{v.label} was refused: {res.message}"
             assert res.shape == v.shape, (v.label, res.shape, v.shape)
@@ -538,6 +542,7 @@ def test_ten_thousand_fuzzed_files_decode_or_are_refused_clearly(seeds, tmp_path
     assert total >= MIN_CASES * min(SCALE, 1.0), f"only {total} fuzz cases: the generator shrank"
     assert counts["valid-variant"] >= 150, counts  # every mode x format Pillow writes really was exercised
     assert content_checked >= 100, content_checked
+    assert other_formats_refused >= 50, other_formats_refused  # PPM, TGA, ICO, QOI, BLP, SPIDER, ... were tried
     for kind in ("flip-face", "flip-variant", "truncate", "span", "header-size", "exif"):
         # a fuzzer whose inputs are all refused at the door tests nothing deep: both outcomes must occur
         assert outcomes[(kind, True)] >= 20 and outcomes[(kind, False)] >= 20, (kind, outcomes)
@@ -575,7 +580,8 @@ def test_exif_that_pillow_cannot_read_or_rewrite_leaves_the_picture_usable(seeds
 def test_plugin_bugs_found_by_the_fuzzer_give_a_clear_error(seeds):
     """Regressions: Pillow plugins that raised types decode_image did not expect: a SPIDER header
     naming an image inside a stack that isn't there (AttributeError in Pillow's SpiderImagePlugin)
-    and a BLP2 file with an unknown compression (BLPFormatError, a NotImplementedError)."""
+    and a BLP2 file with an unknown compression (BLPFormatError, a NotImplementedError). Neither
+    format is in IMAGE_FORMATS any more, so their plugins never run: refused as not an image file."""
     _, grays = seeds
     spider = bytearray(_encode(Image.fromarray(grays[0]).convert("F"), "SPIDER"))
     spider[104:108] = struct.pack("<f", 1.0)  # header word 27, imgnumber: "image 1 of a stack"
@@ -584,7 +590,7 @@ def test_plugin_bugs_found_by_the_fuzzer_give_a_clear_error(seeds):
     blp[4:8] = struct.pack("<i", 32513)  # compression
     for name, data in (("stack.spi", spider), ("odd.blp", blp)):
         res = check_contract(bytes(data), name)
-        assert not res.ok and "corrupt" in res.message, res
+        assert not res.ok and ("corrupt" in res.message or "not an image file" in res.message), res
 
 
 def _header(data: bytes, monkeypatch) -> tuple[type, tuple[int, int]]:
@@ -721,11 +727,13 @@ def test_generated_images_of_any_mode_size_and_format(spec):
         if b:
             b[int(pos * len(b))] = val
     res = check_contract(bytes(b), "generated")
-    if pristine and min(w, h) >= MIN_IMAGE_SIDE and fmt != "ICO":
+    if pristine and fmt not in IMAGE_FORMATS:
+        assert not res.ok and "not an image file" in res.message, res.message
+    elif pristine and min(w, h) >= MIN_IMAGE_SIDE:
         assert res.ok, res.message
         turned = "exif" in kw and orientation in (5, 6, 7, 8)
         assert res.shape[:2] == ((w, h) if turned else (h, w)), (res.shape, w, h, orientation)
-    if pristine and min(w, h) < MIN_IMAGE_SIDE:
+    elif pristine and min(w, h) < MIN_IMAGE_SIDE:
         assert not res.ok and "too small" in res.message
 
 
