@@ -137,3 +137,49 @@ def test_frame_callback_passes_frames_through_until_the_model_is_loaded():
     from ui.live_stream import LiveState, make_frame_callback
     frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="bgr24")
     assert asyncio.run(make_frame_callback(LiveState())([frame])) == [frame]
+
+
+def _relay_run(kind: str, relay_class=None) -> tuple[int, int]:
+    """A source track that produces 50 frames at once; a consumer that reads one, lets the source run
+    ahead, then reads again. Returns the two frames' pts."""
+    import av
+    from aiortc.mediastreams import MediaStreamTrack
+
+    from ui.rtc import LatestFrameRelay
+
+    class Burst(MediaStreamTrack):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kind = kind
+            self.n = 0
+
+        async def recv(self):
+            if self.n >= 50:
+                await asyncio.sleep(3600)  # the camera went quiet
+            self.n += 1
+            await asyncio.sleep(0)
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), self.n, np.uint8), format="bgr24")
+            frame.pts = self.n
+            return frame
+
+    async def run() -> tuple[int, int]:
+        relay = (relay_class or LatestFrameRelay)()
+        proxy = relay.subscribe(Burst())
+        first = await proxy.recv()
+        await asyncio.sleep(0.2)  # the source runs ahead while the consumer (an encoder) is busy
+        second = await proxy.recv()
+        proxy.stop()
+        return first.pts, second.pts
+
+    return asyncio.run(run())
+
+
+def test_the_relay_hands_a_slow_video_consumer_only_the_newest_frame():
+    """streamlit-webrtc relays every track; aiortc's default proxy queues every frame a slow consumer
+    has not taken (three streams grew the server by ~200 MB a minute). Ours keeps only the newest
+    video frame, and keeps audio (where a gap is audible) queued."""
+    from aiortc.contrib.media import MediaRelay
+    assert _relay_run("video") == (1, 50)
+    assert _relay_run("audio") == (1, 2)  # queued: nothing skipped
+    assert _relay_run("video", MediaRelay) == (1, 2)  # aiortc's own: the backlog this replaces
+
