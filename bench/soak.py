@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -33,7 +32,6 @@ WARM_UP_FRAMES = 30
 #: A session whose processed-frame count does not rise for this long has stalled (the page's own
 #: definition, pages/live.py STALL_S, as in tests/browser/test_concurrent_sessions.py).
 STALL_S = 4.0
-PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 
 
 def interval_line(sessions: list[drive.Session], since: float, until: float, rss_mb: float,
@@ -130,7 +128,7 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
 
             log_from = len(url.log())
             drive.watch_sessions(opened, seconds, every_s=every_s, on_tick=on_tick)
-            pauses = [float(x) for x in PAUSE_RE.findall(url.log()[log_from:])]
+            pauses = drive.server_pauses_s(url.log()[log_from:])
             for s in opened:  # the stretch after the last report
                 for k, v in s.gaps.items():
                     worst[s.name][k] = max(v, worst[s.name].get(k, 0.0))

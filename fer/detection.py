@@ -101,7 +101,7 @@ class FaceDetector:
         boxes = [Box(int(round(x / f)), int(round(y / f)), int(round(w / f)), int(round(h / f)))
                  for (x, y, w, h) in (found if len(found) else [])]
         boxes = [b for b in boxes if all(_overlap(b, k) < 0.5 for k in skip)]
-        return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+        return largest_first(boxes)
 
     def detect_near(self, gray: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
         """Re-find known faces in small windows around where they just were: for the video frames
@@ -126,7 +126,7 @@ class FaceDetector:
                 box = b
             if box is not None and all(_overlap(box, other) < 0.5 for other in found):  # two found one face
                 found.append(box)
-        return sorted(found, key=lambda b: b.w * b.h, reverse=True)
+        return largest_first(found)
 
     def _refind(self, roi: np.ndarray, b: Box, x0: int, y0: int) -> Box | None:
         """The detection in ``roi`` (whose top-left is frame pixel x0, y0) nearest to box ``b``."""
@@ -144,6 +144,11 @@ class FaceDetector:
         cx, cy = (b.x + b.w / 2 - x0) * f, (b.y + b.h / 2 - y0) * f
         x, y, bw, bh = min(hits, key=lambda r: (r[0] + r[2] / 2 - cx) ** 2 + (r[1] + r[3] / 2 - cy) ** 2)
         return Box(x0 + int(round(x / f)), y0 + int(round(y / f)), int(round(bw / f)), int(round(bh / f)))
+
+
+def largest_first(boxes: list[Box]) -> list[Box]:
+    """Boxes by area, largest first: the order every detection result is given in."""
+    return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
 
 
 def iou(a: Box, b: Box) -> float:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .config import CLASS_COLORS_BGR, CROP_MARGIN
-from .detection import Box, FaceDetector
+from .detection import Box, FaceDetector, largest_first
 from .model import Classifier
 
 
@@ -105,7 +105,7 @@ class FramePipeline:
         detector = self._thread_detector()
         if near and rescan:
             kept = detector.detect_near(gray, near, hold=False)
-            boxes = sorted(kept + detector.detect(gray, skip=kept), key=lambda b: b.w * b.h, reverse=True)
+            boxes = largest_first(kept + detector.detect(gray, skip=kept))
         elif near:
             boxes = detector.detect_near(gray, near)
         else:

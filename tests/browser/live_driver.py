@@ -93,6 +93,8 @@ INIT_SCRIPT = r"""
 """
 
 FRAMES_RE = re.compile(r"Frames processed: (\d+)")
+#: The line fer.live logs for a gap of PAUSE_LOG_S or more between two processed frames of a stream.
+PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 FACE_RE = re.compile(r"Face #(\d+): (\w+)")
 
 
@@ -271,6 +273,11 @@ def open_sessions(browser, url: str, n: int, timeout_s: float = 180.0) -> list[S
         session.frame, session.start_visible_s = open_live_page(page, url, timeout_s)
         sessions.append(session)
     return sessions
+
+
+def server_pauses_s(server_log: str) -> list[float]:
+    """The gaps between processed frames (s) that the server logged, by its own clock."""
+    return [float(x) for x in PAUSE_RE.findall(server_log)]
 
 
 def take_gaps(session: Session) -> dict[str, float]:

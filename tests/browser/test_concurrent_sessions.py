@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -45,7 +44,6 @@ RSS_EVERY_S = 2.0
 MODEL_FILE = "model.tflite"
 #: streamlit-webrtc's frontend ends the stream on these peer-connection states.
 ENDED_STATES = ("disconnected", "failed", "closed")
-PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 
 
 @dataclass
@@ -59,7 +57,6 @@ class ConcurrentRun:
     #: sessions whose browser reported the peer connection ended before STOP was pressed
     stopped_before_stop: list[str] = field(default_factory=list)
     stop_click_failed: list[str] = field(default_factory=list)
-    stop_pressed_at: float = 0.0
     status_after_stop: dict[str, str] = field(default_factory=dict)
     processed_after_stop: dict[str, list[int | None]] = field(default_factory=dict)
     group_alive_after_exit: bool = True
@@ -106,11 +103,10 @@ def _stream(browser, url, run: ConcurrentRun) -> None:
 
     log_from = len(url.log())
     drive.watch_sessions(run.sessions, WATCH_S, on_tick=sample_rss)
-    run.pauses_s = [float(x) for x in PAUSE_RE.findall(url.log()[log_from:])]
+    run.pauses_s = drive.server_pauses_s(url.log()[log_from:])
     run.rss.append((WATCH_S, support.group_rss_mb(url.pgid)))
     run.model_mappings_end = support.group_file_mappings(url.pgid, MODEL_FILE)
     run.summaries = {s.name: {**drive.summarise(s.ticks), "page_stall_s": s.gaps} for s in run.sessions}
-    run.stop_pressed_at = time.monotonic()
     for s in run.sessions:
         if any(state in ENDED_STATES for _, state in s.connection_states):
             run.stopped_before_stop.append(s.name)
