@@ -8,8 +8,9 @@ Measures both systems on the same inputs and prints each figure with the ratio o
 - accuracy on FER2013 test/ (PrivateTest, 3,589 crops; ``--val`` adds val/), every crop fed to
   each classifier directly, no detection; fer's default quantized TFLite model is the headline, its
   original Keras file is reported too; classes are matched by name (fer orders them differently);
-- ms per 640x480 frame holding one real face (detect + classify), the two systems alternating run
-  by run so that machine drift hits both alike; medians after warm-up;
+- ms per 640x480 frame holding one real face (detect + classify), the systems taking turns run
+  by run so that machine drift hits all alike; medians after warm-up; fer is timed as installed
+  (TFLite) and with its Keras file (``use_tflite=False``);
 - ms per frame of a panning clip of that frame: our live video path (bench/latency.py's) against
   fer's full detect + classify on every frame, clip by clip alternating;
 - ms per face for the classifier alone at batch 1 (a uint8 crop at the model's input size in,
@@ -188,23 +189,27 @@ def _summary(ms: list[float]) -> dict:
 
 
 def frame_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, runs: int, warmup: int) -> dict:
-    """Detect + classify on one frame, the two systems alternating run by run (who goes first
-    alternates too), so a slow stretch of the machine hits both."""
+    """Detect + classify on one frame, the systems taking turns run by run (the order rotates too),
+    so a slow stretch of the machine hits all alike. fer runs twice: as installed (its quantized
+    TFLite file) and with its Keras file (``use_tflite=False``, one Keras call per frame: fer's
+    path before it shipped the TFLite file)."""
     path = OUT / "compare-frame.npy"
     np.save(path, frame)
     ours_call = lambda: pipe.analyse(frame)  # noqa: E731
     timed(ours_call, 0, warmup)
-    theirs_faces = peer.ask("frame", npy=str(path), runs=0, warmup=warmup)["faces"]
-    ours, theirs = [], []
+    faces = {"fer": peer.ask("frame", npy=str(path), runs=0, warmup=warmup)["faces"],
+             "fer_keras": peer.ask("frame", npy=str(path), runs=0, warmup=warmup, model="keras")["faces"]}
+    ms: dict[str, list[float]] = {"ours": [], "fer": [], "fer_keras": []}
+    order = list(ms)
     for i in range(runs):
-        for who in ((0, 1) if i % 2 == 0 else (1, 0)):
-            if who == 0:
-                ours += timed(ours_call, 1, 0)
+        for who in order[i % 3:] + order[:i % 3]:
+            if who == "ours":
+                ms[who] += timed(ours_call, 1, 0)
             else:
-                theirs += peer.ask("frame", npy=str(path), runs=1)["ms"]
+                ms[who] += peer.ask("frame", npy=str(path), runs=1, model="keras" if who == "fer_keras" else "tflite")["ms"]
     return {"size": [int(frame.shape[1]), int(frame.shape[0])],
-            "ours": {**_summary(ours), "faces": len(pipe.analyse(frame).faces)},
-            "fer": {**_summary(theirs), "faces": theirs_faces}}
+            "ours": {**_summary(ms["ours"]), "faces": len(pipe.analyse(frame).faces)},
+            **{k: {**_summary(ms[k]), "faces": faces[k]} for k in faces}}
 
 
 def video_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, seconds: float, rounds: int = 2) -> dict:
@@ -310,6 +315,9 @@ def table(result: dict) -> list[str]:
                      f"{o['median_ms']:.2f}", f"{t['median_ms']:.2f}", _ratio(o["median_ms"], t["median_ms"])))
         rows.append(("  p90 ms", f"{o['p90_ms']:.2f}", f"{t['p90_ms']:.2f}", _ratio(o["p90_ms"], t["p90_ms"])))
         rows.append(("  faces found in it", str(o["faces"]), str(t["faces"]), None))
+        k = fr["fer_keras"]
+        rows.append(("  same, fer with its Keras file, median ms", "", f"{k['median_ms']:.2f}",
+                     _ratio(o["median_ms"], k["median_ms"])))
     if "video" in result:
         v = result["video"]
         o, t = v["ours"], v["fer"]
@@ -397,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("frame", "classifier"):
         if key in result:
             ratios[f"{key}_ms"] = _ratio(result[key]["ours"]["median_ms"], result[key]["fer"]["median_ms"])
+    if "frame" in result:
+        ratios["frame_ms_vs_fer_keras"] = _ratio(result["frame"]["ours"]["median_ms"],
+                                                 result["frame"]["fer_keras"]["median_ms"])
     if "video" in result:
         v = result["video"]
         ratios["video_median_ms"] = _ratio(v["ours"]["median_ms"], v["fer"]["median_ms"])

@@ -7,7 +7,8 @@ so the pipe's round trip is never counted. Nothing of our engine is imported.
 
     {"cmd": "hello"}                                     versions, labels, preprocessing
     {"cmd": "classify", "npy": P, "model": "tflite"|"keras"}   crops (N, h, w) uint8 -> label names
-    {"cmd": "frame", "npy": P, "runs": n, "warmup": w}   ms of detect_emotions on one BGR frame
+    {"cmd": "frame", "npy": P, "runs": n, "warmup": w[, "model": "keras"]}
+                                                         ms of detect_emotions on one BGR frame
     {"cmd": "classifier", "npy": P, "runs": n, "warmup": w}    ms of one crop through the classifier
     {"cmd": "detect", "npy": P}                          boxes and ms for each frame of (N, H, W, 3)
 """
@@ -48,11 +49,18 @@ def detector() -> FER:
     return _detector
 
 
-def keras_model():
-    """fer's original Keras file, loaded the way FER(use_tflite=False) loads it."""
+def keras_detector() -> FER:
+    """fer with its original Keras file instead of the TFLite one (FER(use_tflite=False)): each frame's
+    faces then go through one Keras ``model(x)`` call, as fer did before it shipped the TFLite file."""
     global _keras
     if _keras is None:
         _keras = FER(cascade_file=CASCADE, use_tflite=False)
+    return _keras
+
+
+def keras_model():
+    """fer's original Keras file, loaded the way FER(use_tflite=False) loads it."""
+    keras_detector()
     return FER._model_cache
 
 
@@ -100,7 +108,7 @@ def timed(fn, runs: int, warmup: int) -> list[float]:
 
 def frame(req: dict) -> dict:
     img = np.ascontiguousarray(load(req["npy"]))
-    det = detector()
+    det = keras_detector() if req.get("model") == "keras" else detector()
     ms = timed(lambda: det.detect_emotions(img), req.get("runs", 1), req.get("warmup", 0))
     return {"ms": ms, "faces": len(det.detect_emotions(img))}
 

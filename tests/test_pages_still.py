@@ -154,7 +154,10 @@ def test_a_huge_photo_is_downscaled_for_display_and_boxes_are_reported_in_its_ow
     res = analyse_still(jpeg(huge), "huge.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
     ref = analyse_still(jpeg(small), "small.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
     assert res.downscaled and len(res.faces) == len(ref.faces) == 1
-    np.testing.assert_allclose(np.asarray(res.faces[0].box) / 6, np.asarray(ref.faces[0].box), atol=0.07 * FACE_SIDE)
+    # The two images are scanned on different scale grids, and Haar's box sides come in steps of the
+    # scale factor: the boxes may differ by one step, where a box left in the shown pixels is 6x off.
+    one_step = (DetectorSettings().scale_factor - 1) * ref.faces[0].box.w
+    np.testing.assert_allclose(np.asarray(res.faces[0].box) / 6, np.asarray(ref.faces[0].box), atol=one_step)
 
 
 def test_an_image_without_a_face_says_so_and_the_whole_image_option_classifies_it(fer_root):

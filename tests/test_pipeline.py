@@ -105,6 +105,24 @@ def test_downscaled_detection_keeps_large_faces(classifier, clear_faces):
     assert found / len(crops) >= 0.7, f"{found}/{len(crops)}"
 
 
+@pytest.mark.parametrize("px,share", [(48, 0.6), (90, 0.7), (100, 0.7), (180, 0.7), (200, 0.7), (400, 0.7)])
+def test_faces_are_found_on_both_sides_of_each_scanned_copy_s_size_range(clear_faces, px, share):
+    """The scan runs on halved copies, each for faces of one to two cascade windows: a 640x480
+    frame's faces of 48-96 px are looked for in the half-size copy, 96-192 in the quarter-size one,
+    larger ones in the eighth. Sizes just inside either side of a boundary must be found alike, and a
+    face must come out as one box, not as a box on one of its parts."""
+    det = FaceDetector(DetectorSettings())
+    crops = [c for cs in clear_faces.values() for c in cs[:4]]
+    found = parts = 0
+    for i, crop in enumerate(crops):
+        frame, (truth,) = compose([crop], 640, 480, face_px=px, seed=i)
+        boxes = det.detect(to_gray(frame))
+        found += any(iou(b, truth) >= 0.4 for b in boxes)
+        parts += sum(iou(b, truth) < 0.4 for b in boxes)
+    assert found / len(crops) >= share, f"{found}/{len(crops)} faces of {px} px found"
+    assert parts <= len(crops) // 6, f"{parts} boxes that are not the {px} px face"
+
+
 def _moving_face_frames(crop: np.ndarray, n: int, seed: int = 0):
     """A face drifting right and down and growing a little, frame by frame, as in a webcam video."""
     from fer.compose import background, paste_face
