@@ -8,9 +8,9 @@ Measures both systems on the same inputs and prints each figure with the ratio o
 - accuracy on FER2013 test/ (PrivateTest, 3,589 crops; ``--val`` adds val/), every crop fed to
   each classifier directly, no detection; fer's default quantized TFLite model is the headline, its
   original Keras file is reported too; classes are matched by name (fer orders them differently);
-- ms per 640x480 frame holding one real face (detect + classify), the systems taking turns run
-  by run so that machine drift hits all alike; medians after warm-up; fer is timed as installed
-  (TFLite) and with its Keras file (``use_tflite=False``);
+- ms per 640x480 frame holding one real face (detect + classify), the two systems alternating run
+  by run so that machine drift hits both alike; medians after warm-up; then fer with its Keras file
+  (``use_tflite=False``) alone;
 - ms per frame of a panning clip of that frame: our live video path (bench/latency.py's) against
   fer's full detect + classify on every frame, clip by clip alternating;
 - ms per face for the classifier alone at batch 1 (a uint8 crop at the model's input size in,
@@ -54,7 +54,7 @@ from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
 from fer.evaluation import report  # noqa: E402
 from fer.model import Classifier, load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
-from latency import live_path_ms, panning_frames, timed  # noqa: E402  (bench/latency.py)
+from latency import command_line, live_path_ms, panning_frames, record, timed  # noqa: E402  (bench/latency.py)
 
 FER_VERSION = "25.10.3"
 OUT = BENCH / "out"
@@ -189,27 +189,28 @@ def _summary(ms: list[float]) -> dict:
 
 
 def frame_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, runs: int, warmup: int) -> dict:
-    """Detect + classify on one frame, the systems taking turns run by run (the order rotates too),
-    so a slow stretch of the machine hits all alike. fer runs twice: as installed (its quantized
-    TFLite file) and with its Keras file (``use_tflite=False``, one Keras call per frame: fer's
-    path before it shipped the TFLite file)."""
+    """Detect + classify on one frame, the two systems alternating run by run (who goes first
+    alternates too), so a slow stretch of the machine hits both. Then fer alone with its Keras file
+    (``use_tflite=False``, one Keras call per frame: fer's path before it shipped the TFLite file), in
+    its own block: TensorFlow's threads keep spinning after a Keras call and would slow whatever ran
+    next."""
     path = OUT / "compare-frame.npy"
     np.save(path, frame)
     ours_call = lambda: pipe.analyse(frame)  # noqa: E731
     timed(ours_call, 0, warmup)
-    faces = {"fer": peer.ask("frame", npy=str(path), runs=0, warmup=warmup)["faces"],
-             "fer_keras": peer.ask("frame", npy=str(path), runs=0, warmup=warmup, model="keras")["faces"]}
-    ms: dict[str, list[float]] = {"ours": [], "fer": [], "fer_keras": []}
-    order = list(ms)
+    theirs_faces = peer.ask("frame", npy=str(path), runs=0, warmup=warmup)["faces"]
+    ours, theirs = [], []
     for i in range(runs):
-        for who in order[i % 3:] + order[:i % 3]:
-            if who == "ours":
-                ms[who] += timed(ours_call, 1, 0)
+        for who in ((0, 1) if i % 2 == 0 else (1, 0)):
+            if who == 0:
+                ours += timed(ours_call, 1, 0)
             else:
-                ms[who] += peer.ask("frame", npy=str(path), runs=1, model="keras" if who == "fer_keras" else "tflite")["ms"]
+                theirs += peer.ask("frame", npy=str(path), runs=1)["ms"]
+    keras = peer.ask("frame", npy=str(path), runs=max(10, runs // 2), warmup=warmup, model="keras")
     return {"size": [int(frame.shape[1]), int(frame.shape[0])],
-            "ours": {**_summary(ms["ours"]), "faces": len(pipe.analyse(frame).faces)},
-            **{k: {**_summary(ms[k]), "faces": faces[k]} for k in faces}}
+            "ours": {**_summary(ours), "faces": len(pipe.analyse(frame).faces)},
+            "fer": {**_summary(theirs), "faces": theirs_faces},
+            "fer_keras": {**_summary(keras["ms"]), "faces": keras["faces"]}}
 
 
 def video_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, seconds: float, rounds: int = 2) -> dict:
@@ -362,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="our LiteRT threads (fer keeps its default)")
     p.add_argument("--venv", type=Path, default=PEER_VENV, help="where fer's own venv is made and reused")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
+    p.add_argument("--record", action="store_true",
+                   help="also write the figures and ratios into our model's metadata.json")
     args = p.parse_args(argv)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
 
@@ -418,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     result["settings"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     if not args.json:
         print("\n".join(table(result)))
+    if args.record:
+        figures = {k: v for k, v in result.items() if k != "settings"}
+        figures["peer"] = {k: v for k, v in figures["peer"].items() if k != "fer_path"}
+        say(f"recorded in {record(clf.info.path, 'compare_fer', figures, command_line(__file__, argv))}")
     print(json.dumps(result))
     return 0
 

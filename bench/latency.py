@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="LiteRT threads")
     p.add_argument("--video-seconds", type=float, default=10.0, help="length of the video-path run (0 = skip)")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
+    p.add_argument("--record", action="store_true", help="also write the figures into the model's metadata.json")
     args = p.parse_args(argv)
 
     frame = read_image(args.frame)
@@ -88,8 +90,35 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  video path ({VIDEO_FPS} fps, panning, {video['video_frames']} frames, "
                   f"{video['video_full_scan_share']:.0%} full scans): mean {video['video_mean_ms']:.2f} ms, "
                   f"median {video['video_median_ms']:.2f} ms, faces found in {video['video_face_share']:.0%} of frames")
+    if args.record:
+        figures = {k: v for k, v in result.items() if k != "frame"}
+        path = record(clf.info.path, "latency", figures, command_line(__file__, argv))
+        print(f"recorded in {path}", file=sys.stderr)
     print(json.dumps(result))
     return 0
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """How to run ``bench/<script>`` again with these arguments (``argv=None``: this process's own)."""
+    import shlex
+    return shlex.join(["python", f"bench/{Path(script).name}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def record(model_dir: Path, key: str, figures: dict, command: str) -> Path:
+    """Write ``figures`` into the model's metadata under ``benchmarks[key]``, with the command that
+    measured them, when and where: the targets' figures then travel with the model they describe."""
+    import datetime
+    import platform
+
+    path = Path(model_dir) / "metadata.json"
+    meta = json.loads(path.read_text())
+    meta.setdefault("benchmarks", {})[key] = {
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **figures}
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+    return path
 
 
 def panning_frames(frame: np.ndarray, n: int) -> list[np.ndarray]:

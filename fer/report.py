@@ -86,3 +86,44 @@ def data_summary(metadata: dict) -> list[dict]:
         if isinstance(d, dict):
             rows.append({"split": split, "roots": ", ".join(map(str, d.get("roots", []))), "images": d.get("n")})
     return rows
+
+
+def speed_rows(metadata: dict) -> list[dict]:
+    """The speed figures the benchmarks recorded with ``--record`` (bench/latency.py, bench/compare_fer.py),
+    one row per figure: ours, the `fer` library's from the same run where there is one, and the ratio."""
+    bench = metadata.get("benchmarks") or {}
+    rows: list[dict] = []
+
+    def add(figure: str, ours, fer=None, source: str = "") -> None:
+        if isinstance(ours, (int, float)):
+            ratio = round(ours / fer, 3) if isinstance(fer, (int, float)) and fer > 0 else None
+            rows.append({"figure": figure, "ours (ms)": round(float(ours), 3),
+                         "fer (ms)": round(float(fer), 3) if isinstance(fer, (int, float)) else None,
+                         "ours / fer": ratio, "measured by": source})
+
+    lat = bench.get("latency") or {}
+    size = "x".join(map(str, lat.get("size") or ["?", "?"]))
+    add(f"still frame {size}, {lat.get('faces', '?')} face(s), detect + classify + draw, median", lat.get("median_ms"),
+        source="bench/latency.py")
+    add("classifier alone, batch 1, ms per face", lat.get("classifier_ms_per_face"), source="bench/latency.py")
+    add("live video path, median per frame", lat.get("video_median_ms"), source="bench/latency.py")
+    add("live video path, mean per frame", lat.get("video_mean_ms"), source="bench/latency.py")
+    cmp = bench.get("compare_fer") or {}
+    pair = lambda part, key="median_ms": ((cmp.get(part) or {}).get("ours", {}).get(key),  # noqa: E731
+                                          (cmp.get(part) or {}).get("fer", {}).get(key))
+    add("frame, detect + classify, median, vs fer as installed (TFLite)", *pair("frame"), source="bench/compare_fer.py")
+    add("same frame, vs fer with its Keras file", pair("frame")[0],
+        ((cmp.get("frame") or {}).get("fer_keras") or {}).get("median_ms"), source="bench/compare_fer.py")
+    add("video clip, median per frame (ours: live path; fer: every frame)", *pair("video"), source="bench/compare_fer.py")
+    add("video clip, mean per frame", *pair("video", "mean_ms"), source="bench/compare_fer.py")
+    add("classifier alone, batch 1, ms per face", *pair("classifier"), source="bench/compare_fer.py")
+    return rows
+
+
+def speed_sources(metadata: dict) -> list[str]:
+    """How and when each recorded speed figure was measured: 'command (date, machine)'."""
+    out = []
+    for entry in (metadata.get("benchmarks") or {}).values():
+        if isinstance(entry, dict) and entry.get("command"):
+            out.append(f"{entry['command']} ({entry.get('date', 'date not recorded')}, {entry.get('machine', '')})")
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer.model import ModelError, resolve_model
-from fer.report import data_summary, format_duration, metric_sets, read_history
+from fer.report import data_summary, format_duration, metric_sets, read_history, speed_rows, speed_sources
 from ui.charts import confusion_heatmap, per_class_recall, training_curves
 from ui.sidebar import current_settings
 
@@ -67,6 +67,15 @@ def main() -> None:
         st.dataframe([{"evaluation": s.label, "accuracy": round(s.metrics["accuracy"], 4),
                        "macro F1": round(s.metrics["macro_f1"], 4), "images": s.metrics.get("n")} for s in sets],
                      hide_index=True)
+
+    st.subheader("Speed")
+    speed = speed_rows(meta)
+    if speed:
+        st.dataframe(speed, hide_index=True)
+        st.caption("Medians on the machine named, measured by " + "; ".join(f"`{s}`" for s in speed_sources(meta)))
+    else:
+        st.info("No speed figures recorded for this model: run `python bench/latency.py FRAME --record` "
+                "or `python bench/compare_fer.py --record`.")
 
     st.subheader("Training curves")
     hist_file = info.path / "history.csv"

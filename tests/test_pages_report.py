@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from fer.config import REPO_ROOT
 from fer.detection import DetectorSettings
-from fer.report import format_duration, metric_sets, read_history
+from fer.report import format_duration, metric_sets, read_history, speed_rows
 from ui.sidebar import AppSettings
 
 PAGE = str(REPO_ROOT / "pages" / "model_report.py")
@@ -75,6 +75,35 @@ def test_a_model_folder_that_recorded_little_still_gets_a_report(classifier, tmp
     warnings = [w.value for w in at.warning]
     assert any("holds no evaluation" in w for w in warnings), warnings
     assert any("training curves were not recorded" in i.value for i in at.info)
+
+
+def test_the_report_shows_the_speed_figures_a_benchmark_recorded(classifier, tmp_path):
+    """bench/latency.py --record measures the model and writes its figures into the model's metadata;
+    the report then shows them, with the command that measured them."""
+    import sys
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    import latency
+    import make_frame
+
+    folder = tmp_path / "timed"
+    shutil.copytree(classifier.info.path, folder, ignore=shutil.ignore_patterns("checkpoints"))
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta.pop("benchmarks", None)  # the shipped model's own recorded figures
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    frame = tmp_path / "frame.png"
+    assert make_frame.main([str(frame)]) == 0
+    assert "No speed figures" in " ".join(i.value for i in _page(str(folder)).info)
+    assert latency.main([str(frame), "--model", str(folder), "--runs", "20", "--video-seconds", "1",
+                         "--record", "--json"]) == 0
+    recorded = json.loads((folder / "metadata.json").read_text())["benchmarks"]["latency"]
+    assert recorded["faces"] == 1 and 0 < recorded["median_ms"] < 1000 and recorded["video_frames"] == 30
+    at = _page(str(folder))
+    rows = speed_rows(json.loads((folder / "metadata.json").read_text()))
+    assert [r["ours (ms)"] for r in rows][:2] == [round(recorded["median_ms"], 3),
+                                                   round(recorded["classifier_ms_per_face"], 3)]
+    shown = at.dataframe[-1].value
+    assert list(shown["ours (ms)"]) == [r["ours (ms)"] for r in rows]
+    assert any("latency.py" in c.value and "--record" in c.value for c in at.caption), [c.value for c in at.caption]
 
 
 def test_a_missing_model_is_an_error_not_a_traceback(tmp_path):
