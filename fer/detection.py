@@ -1,4 +1,5 @@
-"""Haar face detection on a downscaled grayscale copy: the frame's biggest cost, so scan fewer pixels."""
+"""Haar face detection, coarse to fine over halved grayscale copies: the frame's biggest cost, so scan
+fewer pixels and fewer window positions."""
 from __future__ import annotations
 
 from dataclasses import dataclass

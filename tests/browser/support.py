@@ -96,6 +96,13 @@ def process_group_alive(pgid: int) -> bool:
     return bool(process_group_members(pgid))
 
 
+def aftermath(server: "StreamlitServer") -> tuple[str, bool, list[int]]:
+    """What a stopped server left: its whole log, whether any process of its group still lives, and
+    the pids of any process still started with its port."""
+    port = server.rsplit(":", 1)[1]
+    return server.log(), process_group_alive(server.pgid), processes_with_arg(f"--server.port={port}")
+
+
 class StreamlitServer(str):
     """The base URL (a ``str``) plus the process, its log file and its process group id."""
     proc: subprocess.Popen

@@ -165,12 +165,10 @@ def concurrent_run(chromium_ok, fake_media, tmp_path_factory) -> ConcurrentRun:
                 finally:
                     for s in run.sessions:
                         s.page.context.close()
-                pgid, port = url.pgid, url.rsplit(":", 1)[1]
+                server = url
         finally:
             browser.close()
-    run.server_log = log.read_text(errors="replace")
-    run.group_alive_after_exit = support.process_group_alive(pgid)
-    run.leftover_pids = support.processes_with_arg(f"--server.port={port}")
+    run.server_log, run.group_alive_after_exit, run.leftover_pids = support.aftermath(server)
     report = _report(run)
     (log.parent / "concurrent.json").write_text(json.dumps(report, indent=2))
     print("\nconcurrent sessions:", json.dumps(report))

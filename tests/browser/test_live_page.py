@@ -76,12 +76,10 @@ def _session(fake_media, tmp_path_factory, use_file: bool) -> Run:
                                        + "\n".join(url.log().splitlines()[-40:])) from e
                 finally:
                     page.context.close()
-                pgid, port = url.pgid, url.rsplit(":", 1)[1]
+                server = url
         finally:
             browser.close()
-    run.server_log = log.read_text(errors="replace")
-    run.group_alive_after_exit = support.process_group_alive(pgid)
-    run.leftover_pids = support.processes_with_arg(f"--server.port={port}")
+    run.server_log, run.group_alive_after_exit, run.leftover_pids = support.aftermath(server)
     return run
 
 
