@@ -34,6 +34,12 @@ WARM_UP_FRAMES = 30
 STALL_S = 4.0
 
 
+def keep_worst(worst: dict[str, float], gaps: dict[str, float]) -> None:
+    """Raise each of ``worst``'s longest stalls to ``gaps``' where that is longer."""
+    for k, v in gaps.items():
+        worst[k] = max(v, worst.get(k, 0.0))
+
+
 def interval_line(sessions: list[drive.Session], since: float, until: float, rss_mb: float,
                   gaps: dict[str, dict[str, float]]) -> str:
     """One report line; ``gaps``: each session's longest stalls in the interval by its page's clock."""
@@ -121,8 +127,7 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
                     cpu = f" | cores: this run {mine:.2f}, others {max(0.0, others):.2f}"
                     gaps = {s.name: drive.take_gaps(s) for s in opened}
                     for name, g in gaps.items():
-                        for k, v in g.items():
-                            worst[name][k] = max(v, worst[name].get(k, 0.0))
+                        keep_worst(worst[name], g)
                     print(interval_line(opened, state["reported"], t, rss[-1][1], gaps) + cpu, flush=True)
                     state["reported"], state["cpu"] = t, (busy, ours, at)
 
@@ -130,8 +135,7 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
             drive.watch_sessions(opened, seconds, every_s=every_s, on_tick=on_tick)
             pauses = drive.server_pauses_s(url.log()[log_from:])
             for s in opened:  # the stretch after the last report
-                for k, v in s.gaps.items():
-                    worst[s.name][k] = max(v, worst[s.name].get(k, 0.0))
+                keep_worst(worst[s.name], s.gaps)
             rss.append((round(seconds, 1), support.group_rss_mb(url.pgid)))
             wall = time.monotonic() - wall0
             server_cores = (group_cpu_s(url.pgid) - cpu0) / wall

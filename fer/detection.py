@@ -101,8 +101,8 @@ class FaceDetector:
             small = _painted(small, f, [*skip, *found])
             raw = self._cascade.detectMultiScale(small, scaleFactor=s.scale_factor, minNeighbors=0,
                                                  minSize=(lo, lo), maxSize=(hi, hi))
-            rects += [[int(round(v / f)) for v in r] for r in (raw if len(raw) else [])]
-            if rects:
+            if len(raw):  # regroup only when this copy added hits
+                rects += [[int(round(v / f)) for v in r] for r in raw]
                 found = [Box(*map(int, r)) for r in cv2.groupRectangles(rects, s.min_neighbors, GROUP_EPS)[0]]
         found = [b for b in found if all(_overlap(b, k) < 0.5 for k in skip)]
         return largest_first(found)

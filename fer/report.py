@@ -109,14 +109,18 @@ def speed_rows(metadata: dict) -> list[dict]:
     add("live video path, median per frame", lat.get("video_median_ms"), source="bench/latency.py")
     add("live video path, mean per frame", lat.get("video_mean_ms"), source="bench/latency.py")
     cmp = bench.get("compare_fer") or {}
-    pair = lambda part, key="median_ms": ((cmp.get(part) or {}).get("ours", {}).get(key),  # noqa: E731
-                                          (cmp.get(part) or {}).get("fer", {}).get(key))
-    add("frame, detect + classify, median, vs fer as installed (TFLite)", *pair("frame"), source="bench/compare_fer.py")
-    add("same frame, vs fer with its Keras file", pair("frame")[0],
-        ((cmp.get("frame") or {}).get("fer_keras") or {}).get("median_ms"), source="bench/compare_fer.py")
-    add("video clip, median per frame (ours: live path; fer: every frame)", *pair("video"), source="bench/compare_fer.py")
-    add("video clip, mean per frame", *pair("video", "mean_ms"), source="bench/compare_fer.py")
-    add("classifier alone, batch 1, ms per face", *pair("classifier"), source="bench/compare_fer.py")
+
+    def fig(part: str, who: str, key: str = "median_ms"):
+        return ((cmp.get(part) or {}).get(who) or {}).get(key)
+
+    src = "bench/compare_fer.py"
+    add("frame, detect + classify, median, vs fer as installed (TFLite)", fig("frame", "ours"), fig("frame", "fer"),
+        source=src)
+    add("same frame, vs fer with its Keras file", fig("frame", "ours"), fig("frame", "fer_keras"), source=src)
+    add("video clip, median per frame (ours: live path; fer: every frame)", fig("video", "ours"), fig("video", "fer"),
+        source=src)
+    add("video clip, mean per frame", fig("video", "ours", "mean_ms"), fig("video", "fer", "mean_ms"), source=src)
+    add("classifier alone, batch 1, ms per face", fig("classifier", "ours"), fig("classifier", "fer"), source=src)
     return rows
 
 

@@ -162,14 +162,19 @@ def test_near_search_holds_or_drops_a_face_that_is_not_refound():
     assert det.detect_near(gray, [old]) == [old]
 
 
+def _happy_and_surprised_frames(clear_faces):
+    """Six frames, each with a clear happy and a clear surprised face of 140 px: (frame, truths)."""
+    for seed in range(6):
+        crops = [clear_faces["happy"][seed % len(clear_faces["happy"])], clear_faces["surprise"][seed]]
+        yield compose(crops, 640, 480, face_px=140, seed=seed)
+
+
 def test_a_full_scan_leaves_out_the_faces_it_is_told_to_skip(clear_faces):
     """A video's periodic full scan skips the followed faces just re-found near their boxes: they are
     painted flat in the scanned copy, so only the other faces are found (and cost the deep stages)."""
     det = FaceDetector(DetectorSettings())
     tried = 0
-    for seed in range(6):
-        crops = [clear_faces["happy"][seed % len(clear_faces["happy"])], clear_faces["surprise"][seed]]
-        frame, truths = compose(crops, 640, 480, face_px=140, seed=seed)
+    for frame, truths in _happy_and_surprised_frames(clear_faces):
         gray = to_gray(frame)
         both = det.detect(gray)
         found = [next((b for b in both if iou(b, t) >= 0.4), None) for t in truths]
@@ -187,9 +192,7 @@ def test_a_full_scan_leaves_out_the_faces_it_is_told_to_skip(clear_faces):
 def test_a_video_rescan_keeps_refound_faces_and_finds_new_ones(pipeline, clear_faces):
     """The live path's periodic scan: followed faces re-found near their boxes plus any new face."""
     tried = 0
-    for seed in range(6):
-        crops = [clear_faces["happy"][seed % len(clear_faces["happy"])], clear_faces["surprise"][seed]]
-        frame, truths = compose(crops, 640, 480, face_px=140, seed=seed)
+    for seed, (frame, truths) in enumerate(_happy_and_surprised_frames(clear_faces)):
         full = pipeline.analyse(frame).faces
         if len(full) != 2 or not all(max(iou(f.box, t) for f in full) >= 0.4 for t in truths):
             continue  # the test needs a frame where the full scan finds both
