@@ -6,6 +6,20 @@ import shlex
 import sys
 
 
+def _pairs(items: list[str] | None, option: str) -> dict[str, float]:
+    """["rafdb=1.09", ...] -> {"rafdb": 1.09}; a malformed item is a usage error."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.rpartition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise SystemExit(f"{option} expects NAME=NUMBER, got {item!r}")
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     import json
     from .training import TrainConfig, train
@@ -14,6 +28,8 @@ def _train(args: argparse.Namespace) -> int:
                       resume=args.resume, limit_per_class=args.limit_per_class, seed=args.seed,
                       patience=args.patience, augment=args.augment, init_from=args.init_from,
                       warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+                      hold_out=_pairs(args.hold_out, "--hold-out"), framing=_pairs(args.framing, "--framing"),
+                      balance=args.balance, targets=args.targets, clean=args.clean, votes=args.votes,
                       command="python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     meta = train(cfg)
     print(json.dumps({"out": args.out, "val": {k: v["accuracy"] for k, v in meta["metrics"]["val"].items()},
@@ -58,29 +74,62 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
     import time
 
+    import numpy as np
+
     from .data import load_image_set
-    from .evaluation import confusion_image, report
+    from .evaluation import confusion_image, per_root_reports, report
     from .model import load_classifier
     clf = load_classifier(args.model)
     t0 = time.perf_counter()
     s = load_image_set(args.data, clf.input_size, classes=clf.classes)
     probs = clf.predict(s.images, flip=args.flip)
-    r = report(s.labels, probs.argmax(1), clf.classes).to_dict()
+    labels, left_out = s.labels, {}
+    if args.truth == "ferplus":
+        from .ferplus import VotesError, default_votes_path, load_votes, majority_labels
+        from pathlib import Path
+        votes_file = Path(args.votes) if args.votes else default_votes_path(Path(args.data[0]).resolve().parent)
+        try:
+            votes = load_votes(votes_file, clf.classes)
+        except VotesError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        labels, left_out = majority_labels(s.paths, votes)
+        keep = labels >= 0
+        if not keep.any():
+            print(f"error: no image of {', '.join(s.roots)} has a FER+ majority among the model's classes",
+                  file=sys.stderr)
+            return 2
+        s = s.subset(keep)
+        labels, probs = labels[keep], probs[keep]
+    pred = probs.argmax(1)
+    r = report(labels, pred, clf.classes).to_dict()
     r["wall_seconds"] = round(time.perf_counter() - t0, 2)
     r["model"] = clf.info.name
     r["flip"] = args.flip
+    r["truth"] = args.truth
+    if args.truth == "ferplus":
+        r["left_out"] = {"total": int(sum(left_out.values())), **left_out}
     r["skipped_classes"] = s.unknown_classes
     r["unreadable_files"] = s.unreadable
     if len(s.roots) > 1:
-        r["per_root_accuracy"] = s.per_root_accuracy(probs.argmax(1))
+        r["per_root_accuracy"] = s.per_root_accuracy(pred) if args.truth == "folder" else {
+            root: float((pred == labels)[s.root_index == i].mean()) for i, root in enumerate(s.roots)}
+        r["per_root"] = per_root_reports(labels, pred, s.root_index, s.roots, clf.classes)
+    if args.record:
+        _record_evaluation(clf.info.path, args, r)
     if args.confusion_png:
         import cv2
         cv2.imwrite(args.confusion_png, confusion_image(r["confusion"], r["classes"]))
     if args.json:
         print(json.dumps(r, indent=2))
         return 0
-    print(f"model {r['model']} on {', '.join(s.roots)}: n={r['n']}  accuracy {r['accuracy']:.2%}  "
-          f"macro F1 {r['macro_f1']:.3f}  ({r['wall_seconds']} s)")
+    print(f"model {r['model']} on {', '.join(s.roots)} ({args.truth} labels): n={r['n']}  "
+          f"accuracy {r['accuracy']:.2%}  macro F1 {r['macro_f1']:.3f}  ({r['wall_seconds']} s)")
+    if args.truth == "ferplus":
+        print("left out (no FER+ majority among the model's classes): "
+              + ", ".join(f"{k} {v}" for k, v in r["left_out"].items()))
+    for root, pr in r.get("per_root", {}).items():
+        print(f"  {root}: n={pr['n']} accuracy {pr['accuracy']:.2%} macro F1 {pr['macro_f1']:.3f}")
     print(f"{'class':>10} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>6}")
     for c, m in r["per_class"].items():
         print(f"{c:>10} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:6.3f} {m['support']:6d}")
@@ -91,6 +140,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     for k, n in s.unknown_classes.items():
         print(f"skipped: class folder {k} ({n} images) is not one of the model's classes {clf.classes}")
     return 0
+
+
+def _record_evaluation(model_dir, args: argparse.Namespace, r: dict) -> None:
+    """Keep an evaluation's figures in the model's metadata under ``evaluations``, keyed by what
+    was measured, with the command that measured it (paths as given, relative to the repository)."""
+    import json
+    import os
+    import time
+    from pathlib import Path
+
+    from .config import REPO_ROOT
+    meta_file = Path(model_dir) / "metadata.json"
+    meta = json.loads(meta_file.read_text())
+
+    def rel(p: str) -> str:
+        return os.path.relpath(Path(p).resolve(), REPO_ROOT)
+
+    key = f"{'+'.join(rel(d) for d in args.data)} | truth={args.truth} | {'flip' if args.flip else 'single pass'}"
+    keep = {k: r[k] for k in ("accuracy", "macro_f1", "n", "truth", "flip", "left_out", "per_root") if k in r}
+    keep["recall"] = {c: v["recall"] for c, v in r["per_class"].items()}
+    keep["command"] = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    keep["date"] = time.strftime("%Y-%m-%d")
+    meta.setdefault("evaluations", {})[key] = keep
+    meta_file.write_text(json.dumps(meta, indent=2))
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -123,6 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-from", help="start from this trained .keras model (fine-tuning)")
     t.add_argument("--warmup-epochs", type=int, default=1)
     t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--hold-out", action="append", metavar="ROOT=FRACTION",
+                   help="move a stable FRACTION of a --data root into validation (for sets with no val split)")
+    t.add_argument("--framing", action="append", metavar="SOURCE=SCALE",
+                   help="show SCALE times each image of SOURCE (a root or its data set name, e.g. rafdb): "
+                        ">1 adds a replicated border, <1 crops the centre; brings sources to one face framing")
+    t.add_argument("--balance", choices=["class", "source-class"], default="class",
+                   help="class: inverse-sqrt class weights over the pooled data; source-class: per (source, class)")
+    t.add_argument("--targets", default="folder", metavar="folder|ferplus|mix:ALPHA",
+                   help="targets of FER2013 images: folder labels, FER+ vote distributions, or a mix (ALPHA on the votes)")
+    t.add_argument("--clean", choices=["none", "drop", "downweight"], default="none",
+                   help="images whose FER+ votes contradict their folder label: keep, drop, or weight 0.3")
+    t.add_argument("--votes", help="FER+ votes CSV (default: ferplus_votes.csv beside a FER2013 root)")
     t.set_defaults(func=_train)
 
     from .config import STILL_FLIP
@@ -147,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
                     help="average each face with its mirror image, as predict does by default")
     ev.add_argument("--confusion-png", help="also save the confusion matrix as this image")
+    ev.add_argument("--truth", choices=["folder", "ferplus"], default="folder",
+                    help="folder: the class folders' labels; ferplus: the FER+ ten-annotator majority (FER2013 "
+                         "files; ties and majorities outside the model's classes are left out and counted)")
+    ev.add_argument("--votes", help="FER+ votes CSV for --truth ferplus (default: ferplus_votes.csv beside the "
+                                    "data root's parent, as in ../shared/data/fer2013)")
+    ev.add_argument("--record", action="store_true", help="also keep the figures in the model's metadata.json")
     ev.set_defaults(func=_evaluate)
 
     ex = sub.add_parser("export", help="write a model folder's LiteRT file and measure it")

@@ -56,6 +56,20 @@ def report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> Report
     )
 
 
+def per_root_reports(labels: np.ndarray, pred: np.ndarray, root_index: np.ndarray, roots: list[str],
+                     classes: list[str]) -> dict[str, dict]:
+    """Accuracy, macro F1 and per-class recall within each root: the figures to watch per source,
+    since a pooled accuracy hides one source gaining at another's expense."""
+    out = {}
+    for i, root in enumerate(roots):
+        m = np.asarray(root_index) == i
+        if m.any():
+            r = report(np.asarray(labels)[m], np.asarray(pred)[m], classes)
+            out[root] = {"n": r.n, "accuracy": r.accuracy, "macro_f1": r.macro_f1,
+                         "recall": {c: v["recall"] for c, v in r.per_class.items()}}
+    return out
+
+
 def confusion_image(confusion: list[list[int]] | np.ndarray, classes: list[str], cell: int = 64) -> np.ndarray:
     """Render a confusion matrix (rows true, columns predicted) as a BGR uint8 image, each row
     shaded by its share so rare classes read as clearly as common ones."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import ImageSet, load_image_set
-from .evaluation import report
+from .evaluation import per_root_reports, report
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,20 @@ class TrainConfig:
     augment: str = "strong"
     init_from: str | None = None
     command: str = ""
+    #: Training roots of which a stable part becomes validation data (root -> fraction), for sets
+    #: without a val split (RAF-DB).
+    hold_out: dict[str, float] = field(default_factory=dict)
+    #: Root -> ``fer.data.reframe`` scale, bringing each source to the same face framing.
+    framing: dict[str, float] = field(default_factory=dict)
+    #: "class": inverse-sqrt class weights over the pooled data; "source-class": every (source,
+    #: class) cell weighted by 1/sqrt(its count), each source's total by sqrt(its size), so one
+    #: source's class prior can't pull the others' (the naive pooling trap).
+    balance: str = "class"
+    #: Targets of images that have FER+ votes: "folder", "ferplus" (vote distribution) or "mix:ALPHA".
+    targets: str = "folder"
+    #: "none", "drop" or "downweight" images whose FER+ votes contradict their folder label.
+    clean: str = "none"
+    votes: str | None = None
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -58,14 +72,101 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     return {i: float(v) for i, v in enumerate(w)}
 
 
+def source_class_weights(labels: np.ndarray, root_index: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per-image weights (mean 1): each (source, class) cell by 1/sqrt(its count), then each source
+    rescaled to a total mass proportional to sqrt(its size). Within a source the class prior
+    flattens as with ``class_weights``; across sources a large set still counts more, but a small
+    set with an odd class mix (AffectNet's few happy faces) no longer moves everyone's prior."""
+    w = np.zeros(len(labels), dtype=np.float64)
+    roots = np.unique(root_index)
+    for r in roots:
+        in_r = root_index == r
+        for c in range(num_classes):
+            cell = in_r & (labels == c)
+            if cell.any():
+                w[cell] = 1.0 / np.sqrt(cell.sum())
+        w[in_r] *= np.sqrt(in_r.sum()) / w[in_r].sum()
+    return (w / w.mean()).astype(np.float32)
+
+
 def _limit(s: ImageSet, per_class: int | None, seed: int) -> ImageSet:
+    """At most ``per_class`` images of each class from each root (smoke runs)."""
     if not per_class:
         return s
     rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.permutation(np.flatnonzero(s.labels == c))[:per_class] for c in range(len(s.classes))])
+    keep = np.concatenate([rng.permutation(np.flatnonzero((s.labels == c) & (s.root_index == r)))[:per_class]
+                           for r in range(len(s.roots)) for c in range(len(s.classes))])
     keep.sort()
-    return ImageSet(s.images[keep], s.labels[keep], s.classes, s.roots, s.root_index[keep],
-                    [s.paths[i] for i in keep])
+    return s.subset(keep)
+
+
+def parse_targets(spec: str) -> float:
+    """"folder" -> 0, "ferplus" -> 1, "mix:ALPHA" -> ALPHA: the weight of the FER+ vote distribution."""
+    if spec == "folder":
+        return 0.0
+    if spec == "ferplus":
+        return 1.0
+    if spec.startswith("mix:"):
+        try:
+            a = float(spec[4:])
+        except ValueError:
+            a = -1
+        if 0 <= a <= 1:
+            return a
+    raise ValueError(f"--targets must be folder, ferplus or mix:ALPHA with ALPHA in [0, 1], got {spec!r}")
+
+
+@dataclass
+class Targets:
+    """What the training stream fits: (N, classes) float targets and (N,) per-image weights."""
+    y: np.ndarray
+    weights: np.ndarray
+    notes: dict
+
+
+def build_targets(s: ImageSet, cfg: TrainConfig) -> Targets:
+    """Folder labels, mixed with FER+ votes where asked and available, weighted for balance and
+    cleaned of images whose votes contradict their folder label (``cfg.clean``)."""
+    k = len(s.classes)
+    y = np.eye(k, dtype=np.float32)[s.labels]
+    if cfg.balance == "source-class":
+        w = source_class_weights(s.labels, s.root_index, k)
+    elif cfg.balance == "class":
+        cw = class_weights(s.labels, k)
+        w = np.asarray([cw[int(c)] for c in s.labels], dtype=np.float32)
+    else:
+        raise ValueError(f"balance must be class or source-class, got {cfg.balance!r}")
+    notes: dict = {"balance": cfg.balance, "targets": cfg.targets, "clean": cfg.clean}
+    alpha = parse_targets(cfg.targets)
+    if alpha > 0 or cfg.clean != "none":
+        from . import ferplus
+        votes_file = cfg.votes or _find_votes(s.roots)
+        if votes_file is None:
+            raise ValueError("--targets/--clean need FER+ votes: none found beside the roots; pass --votes FILE")
+        votes = ferplus.load_votes(Path(votes_file), s.classes)
+        notes["votes"] = str(votes_file)
+        if alpha > 0:
+            y, had = ferplus.soft_targets(s.labels, s.paths, votes, k, alpha)
+            notes["images_with_votes"] = int(had.sum())
+        if cfg.clean != "none":
+            bad = ferplus.contradicted(s.labels, s.paths, votes)
+            notes["contradicted"] = int(bad.sum())
+            if cfg.clean == "drop":
+                w = np.where(bad, 0.0, w).astype(np.float32)
+            elif cfg.clean == "downweight":
+                w = np.where(bad, w * 0.3, w).astype(np.float32)
+            else:
+                raise ValueError(f"clean must be none, drop or downweight, got {cfg.clean!r}")
+    return Targets(y, w, notes)
+
+
+def _find_votes(roots: list[str]) -> Path | None:
+    """ferplus_votes.csv beside a FER2013 split root (``.../fer2013/train``), if there is one."""
+    for r in roots:
+        cand = Path(r).parent / "ferplus_votes.csv"
+        if cand.is_file():
+            return cand
+    return None
 
 
 #: Augmentation strengths: affine ranges, and whether photometric jitter and erasing are on.
@@ -134,28 +235,31 @@ def _augmenter(seed: int, strength: str = "strong"):
         fill = gen.uniform([n, 1, 1, 1], 0, 255)
         return x * (1 - mask) + fill * mask
 
-    def augment(x, y):
+    def augment(x, *rest):
         x = affine(x)
         x = photometric(x) if a["photometric"] else x
         x = erase(x) if a["erase"] else x
-        return tf.clip_by_value(x, 0, 255), y
+        return (tf.clip_by_value(x, 0, 255), *rest)
 
     return augment
 
 
-def _datasets(train: ImageSet, val: ImageSet, cfg: TrainConfig, seed: int | None = None):
-    """The training stream (shuffled, augmented) and the val stream; ``seed`` defaults to ``cfg.seed``."""
+def _datasets(train: ImageSet, val: ImageSet, cfg: TrainConfig, seed: int | None = None,
+              targets: Targets | None = None, batch_size: int | None = None):
+    """The training stream (shuffled, augmented; (x, targets, weights)) and the val stream."""
     import tensorflow as tf
     k = len(train.classes)
     seed = cfg.seed if seed is None else seed
+    targets = targets or build_targets(train, cfg)
+    batch_size = batch_size or cfg.batch_size
 
-    def to_float(x, y):
-        return tf.cast(x, tf.float32)[..., None], tf.one_hot(y, k)
+    def to_float(x, y, *rest):
+        return (tf.cast(x, tf.float32)[..., None], y if y.dtype == tf.float32 else tf.one_hot(y, k), *rest)
 
     augment = _augmenter(seed, cfg.augment)
-    tr = (tf.data.Dataset.from_tensor_slices((train.images, train.labels))
+    tr = (tf.data.Dataset.from_tensor_slices((train.images, targets.y, targets.weights))
           .shuffle(len(train.labels), seed=seed, reshuffle_each_iteration=True)
-          .batch(cfg.batch_size, drop_remainder=True)
+          .batch(batch_size, drop_remainder=True)
           .map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
           .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
           .prefetch(tf.data.AUTOTUNE))
@@ -191,6 +295,29 @@ def predict_probabilities(model, images: np.ndarray, flip: bool = False, batch: 
     return p
 
 
+def _per_source_callback(val: ImageSet):
+    """Adds each val source's accuracy (``val_acc_<source>``) and their mean (``val_source_mean``,
+    the selection figure when several sources are trained) to the epoch's logs, so the history
+    shows whether one source gains at another's expense."""
+    import keras
+    from .data import source_name
+    x = val.images[..., None].astype(np.float32)
+    names = [source_name(r).replace(" ", "_") for r in val.roots]
+
+    class PerSource(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            pred = self.model.predict(x, batch_size=512, verbose=0).argmax(1)
+            accs = val.per_root_accuracy(pred)
+            for n, r in zip(names, val.roots):
+                logs[f"val_acc_{n}"] = round(accs[r], 5)
+            logs["val_source_mean"] = round(float(np.mean(list(accs.values()))), 5)
+            print("  per source: " + "  ".join(f"{n} {accs[r]:.3f}" for n, r in zip(names, val.roots)), flush=True)
+
+    return PerSource()
+
+
 def evaluate_sets(model, s: ImageSet) -> dict:
     """Plain and flip-averaged figures on a set, overall and per data root."""
     out = {}
@@ -199,6 +326,7 @@ def evaluate_sets(model, s: ImageSet) -> dict:
         r = report(s.labels, pred, s.classes).to_dict()
         if len(s.roots) > 1:
             r["per_root_accuracy"] = s.per_root_accuracy(pred)
+            r["per_root"] = per_root_reports(s.labels, pred, s.root_index, s.roots, s.classes)
         out[name] = r
     return out
 
@@ -218,6 +346,17 @@ def _checkpointed_epochs(ckpt: Path) -> int:
         return int(json.loads((ckpt / "backup" / "training_metadata.json").read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0
+
+
+def _framing_for(framing: dict[str, float], roots: list[str]) -> dict[str, float]:
+    """The framing of each of ``roots``: given per source (``rafdb``) or per root path."""
+    from .data import source_name
+    out = {}
+    for r in roots:
+        for key, v in framing.items():
+            if key in (r, source_name(r)):
+                out[r] = v
+    return out
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -249,12 +388,35 @@ def train(cfg: TrainConfig) -> dict:
         f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\t{cfg.command}\n")
 
     t_load = time.time()
-    train_set = _limit(load_image_set(cfg.data, cfg.image_size), cfg.limit_per_class, cfg.seed)
-    val_set = _limit(load_image_set(cfg.val, cfg.image_size, classes=train_set.classes), cfg.limit_per_class, cfg.seed)
+    from .data import concat, hold_out, source_name
+    train_set = load_image_set(cfg.data, cfg.image_size, framing=_framing_for(cfg.framing, cfg.data))
+    held = []
+    for root, frac in cfg.hold_out.items():
+        train_set, part = hold_out(train_set, root, frac)
+        held.append((part, f"{root}#holdout"))
+    train_set = _limit(train_set, cfg.limit_per_class, cfg.seed)
+    val_set = load_image_set(cfg.val, cfg.image_size, classes=train_set.classes,
+                             framing=_framing_for(cfg.framing, cfg.val))
+    if held:
+        val_set = concat([val_set] + [p for p, _ in held], [None] + [n for _, n in held])
+    val_set = _limit(val_set, cfg.limit_per_class, cfg.seed)
     print(f"loaded {len(train_set.labels)} train / {len(val_set.labels)} val images "
           f"in {time.time() - t_load:.0f}s; classes {train_set.classes}", flush=True)
+    for name, part in (("train", train_set), ("val", val_set)):
+        for root, counts in part.root_counts().items():
+            print(f"  {name} {source_name(root)}: {sum(counts.values())} " + str(counts), flush=True)
+    if len(train_set.labels) == 0:
+        raise ValueError("no training images")
     k = len(train_set.classes)
-    steps = max(1, len(train_set.labels) // cfg.batch_size)
+    batch_size = cfg.batch_size
+    if len(train_set.labels) < batch_size:
+        # drop_remainder would leave zero steps: the run would "finish" having learnt nothing.
+        batch_size = len(train_set.labels)
+        print(f"note: only {batch_size} training images, fewer than --batch-size {cfg.batch_size}: "
+              f"using batches of {batch_size}", flush=True)
+    targets = build_targets(train_set, cfg)
+    steps = len(train_set.labels) // batch_size
+    assert steps > 0
     total = steps * cfg.epochs
     warm = min(steps * cfg.warmup_epochs, total // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -270,29 +432,33 @@ def train(cfg: TrainConfig) -> dict:
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
         metrics=["accuracy"],
     )
-    tr, va = _datasets(train_set, val_set, cfg, stream_seed)
+    tr, va = _datasets(train_set, val_set, cfg, stream_seed, targets, batch_size)
+    # Several val sources: select on the mean of their accuracies, so the largest can't outvote the rest.
+    monitor = "val_source_mean" if len(val_set.roots) > 1 else "val_accuracy"
     done = _history(out / "history.csv") if cfg.resume else []
-    best_so_far = max((h["val_accuracy"] for h in done), default=None)
+    best_so_far = max((h[monitor] for h in done if monitor in h), default=None)
     callbacks = [
         keras.callbacks.BackupAndRestore(str(ckpt / "backup"), save_freq="epoch", delete_checkpoint=False),
+        *([_per_source_callback(val_set)] if len(val_set.roots) > 1 else []),
         _epoch_extras_callback(),
         keras.callbacks.ModelCheckpoint(str(ckpt / "last.keras")),
-        keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor="val_accuracy", mode="max",
+        keras.callbacks.ModelCheckpoint(str(ckpt / "best.keras"), monitor=monitor, mode="max",
                                         save_best_only=True, initial_value_threshold=best_so_far),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=cfg.resume),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=cfg.patience),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=cfg.patience),
     ]
-    model.fit(tr, validation_data=va, epochs=cfg.epochs, class_weight=class_weights(train_set.labels, k),
-              callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+    model.fit(tr, validation_data=va, epochs=cfg.epochs, callbacks=callbacks,
+              verbose=1 if sys.stdout.isatty() else 2)
 
     history = _history(out / "history.csv")
     best = keras.saving.load_model(ckpt / "best.keras", safe_mode=True, compile=False)
     best.save(out / "model.keras")
     results = {"val": evaluate_sets(best, val_set)}
     if cfg.test:
-        test_set = load_image_set(cfg.test, cfg.image_size, classes=train_set.classes)
+        test_set = load_image_set(cfg.test, cfg.image_size, classes=train_set.classes,
+                                  framing=_framing_for(cfg.framing, cfg.test))
         results["test"] = evaluate_sets(best, test_set)
-    best_epoch = max(history, key=lambda h: h.get("val_accuracy", 0))["epoch"] + 1 if history else None
+    best_epoch = max(history, key=lambda h: h.get(monitor, 0))["epoch"] + 1 if history else None
     meta = {
         "name": out.name,
         "classes": train_set.classes,
@@ -304,7 +470,10 @@ def train(cfg: TrainConfig) -> dict:
         "commands": [line.split("\t", 1)[1] for line in (out / "commands.log").read_text().splitlines()],
         "config": {k2: (list(v) if isinstance(v, tuple) else v) for k2, v in cfg.__dict__.items()},
         "data": {"train": {"roots": train_set.roots, "counts": train_set.root_counts(), "n": int(len(train_set.labels))},
-                 "val": {"roots": val_set.roots, "n": int(len(val_set.labels))}},
+                 "val": {"roots": val_set.roots, "counts": val_set.root_counts(), "n": int(len(val_set.labels))},
+                 "framing": cfg.framing, "hold_out": cfg.hold_out, "targets": targets.notes,
+                 "batch_size_used": batch_size},
+        "selection": monitor,
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "train_wall_seconds": round(sum(h.get("epoch_seconds", 0) for h in history), 1),

@@ -88,3 +88,25 @@ def test_rare_classes_weigh_more_but_not_in_full_inverse_proportion():
     assert w[1] > w[2] > w[0]
     assert w[1] / w[0] == pytest.approx(4.0)  # sqrt(400 / 25)
     assert np.mean(list(w.values())) == pytest.approx(1.0)
+
+
+def test_a_run_smaller_than_one_batch_still_takes_steps(tiny_data, tmp_path):
+    """42 images and the default batch of 128: drop_remainder once gave zero steps, a "trained"
+    model at a flat 14 % and exit 0. The batch now shrinks to the data and the weights move."""
+    import numpy as np
+    from fer.config import MODELS_DIR
+    out = tmp_path / "small"
+    cmd = [sys.executable, "-m", "fer", "train", "--data", str(tiny_data["train"]), "--val", str(tiny_data["val"]),
+           "--out", str(out), "--epochs", "1", "--init-from", str(MODELS_DIR / "default" / "model.keras")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "using batches of 42" in r.stdout
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["data"]["batch_size_used"] == 42
+    with (out / "history.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and float(rows[0]["loss"]) > 0
+    import keras
+    before = keras.saving.load_model(MODELS_DIR / "default" / "model.keras", compile=False).get_weights()
+    after = keras.saving.load_model(out / "model.keras", compile=False).get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(before, after)), "no weight moved: zero steps taken"
