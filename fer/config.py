@@ -66,3 +66,11 @@ def fer2013_root() -> Path:
 #: Extra border around a Haar box before cropping, as a fraction of the box side (FER2013 crops
 #: show a little more than the Haar box does).
 CROP_MARGIN = 0.1
+
+#: Data sets whose licence a model trained on them inherits (by data set folder name); the
+#: training metadata and the model report carry the restriction.
+RESTRICTED_DATA: dict[str, str] = {
+    "rafdb": "RAF-DB: non-commercial research use only (BUPT PRIS agreement); cite Li, Deng and Du, CVPR 2017",
+    "affectnet": "AffectNet: academic research licence, non-commercial research use only, no redistribution "
+                 "outside research; cite Mollahosseini, Hasani and Mahoor, IEEE TAC 2017",
+}

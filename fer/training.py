@@ -348,6 +348,13 @@ def _checkpointed_epochs(ckpt: Path) -> int:
         return 0
 
 
+def licence_restrictions(roots: list[str]) -> list[str]:
+    """The research-only licences a model trained on ``roots`` inherits (empty: none known)."""
+    from .config import RESTRICTED_DATA
+    from .data import source_name
+    return sorted({RESTRICTED_DATA[source_name(r)] for r in roots if source_name(r) in RESTRICTED_DATA})
+
+
 def _framing_for(framing: dict[str, float], roots: list[str]) -> dict[str, float]:
     """The framing of each of ``roots``: given per source (``rafdb``) or per root path."""
     from .data import source_name
@@ -474,6 +481,7 @@ def train(cfg: TrainConfig) -> dict:
                  "framing": cfg.framing, "hold_out": cfg.hold_out, "targets": targets.notes,
                  "batch_size_used": batch_size},
         "selection": monitor,
+        "licence": licence_restrictions(cfg.data),
         "epochs_run": len(history),
         "best_epoch": best_epoch,
         "train_wall_seconds": round(sum(h.get("epoch_seconds", 0) for h in history), 1),
