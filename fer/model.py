@@ -47,6 +47,37 @@ class ModelInfo:
                 return float(m[key]["plain"]["accuracy"])
         return None
 
+    def headline_figures(self) -> dict[str, dict]:
+        """See ``headline_figures``."""
+        return headline_figures(self.metadata)
+
+    @property
+    def licence(self) -> list[str]:
+        """Research-only licences inherited from the training data (empty for FER2013-only models)."""
+        return list(self.metadata.get("licence", []))
+
+
+#: Recorded evaluations shown as a model's headline figures: (label, data root, truth), single pass.
+HEADLINE_SETS: tuple[tuple[str, str, str], ...] = (
+    ("FER2013 test", "fer2013/test", "folder"),
+    ("FER+ test", "fer2013/test", "ferplus"),
+    ("RAF-DB test", "rafdb/test", "folder"),
+    ("AffectNet test", "affectnet/test", "folder"),
+)
+
+
+def headline_figures(metadata: dict) -> dict[str, dict]:
+    """Label -> {"accuracy", "macro_f1", "n"} for each headline set the model was evaluated on
+    (``evaluate --record``, single pass), in HEADLINE_SETS order."""
+    out = {}
+    evals = metadata.get("evaluations", {})
+    for label, root, truth in HEADLINE_SETS:
+        for key, r in evals.items():
+            roots, t, mode = (part.strip() for part in key.split("|"))
+            if roots.endswith(root) and t == f"truth={truth}" and mode == "single pass":
+                out[label] = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
+    return out
+
 
 def resolve_model(name_or_path: str | Path | None = None, models_dir: Path = MODELS_DIR) -> ModelInfo:
     """A model by name (a folder in ``models/``) or by path; the default model when None."""

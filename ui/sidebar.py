@@ -49,5 +49,9 @@ def current_settings() -> AppSettings:
 
 
 def _model_label(m) -> str:
+    figs = m.headline_figures()
+    if figs:
+        shown = " · ".join(f"{k.replace(' test', '')} {v['accuracy']:.1%}" for k, v in figs.items())
+        return f"{m.name} ({shown}{'; research licence' if m.licence else ''})"
     acc = m.test_accuracy()
     return f"{m.name} (test {acc:.1%})" if acc is not None else f"{m.name} (test accuracy not measured)"
