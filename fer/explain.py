@@ -41,9 +41,16 @@ HOW_TO_READ = ("Red/yellow = the regions that pushed the model towards this labe
 
 HIRESCAM = "HiResCAM"
 GRAD_CAM = "Grad-CAM"
+OCCLUSION = "Occlusion"
 SMOOTHGRAD = "SmoothGrad saliency"
+#: The methods a user can choose, the default (the most faithful, see DEFAULT_METHOD) first.
+METHODS: tuple[str, ...] = (OCCLUSION, HIRESCAM, GRAD_CAM)
+#: Measured by bench/explain_faithfulness.py on FER2013 val crops (README, "Heat maps"): occlusion on
+#: the served model has the lowest deletion and the highest insertion area of the three.
+DEFAULT_METHOD = OCCLUSION
 #: The caption-friendly name of each method.
-METHOD_NOTES = {HIRESCAM: "HiResCAM (Grad-CAM without gradient averaging)", GRAD_CAM: "Grad-CAM",
+METHOD_NOTES = {OCCLUSION: "Occlusion sensitivity (on the served model)",
+                HIRESCAM: "HiResCAM (Grad-CAM without gradient averaging)", GRAD_CAM: "Grad-CAM",
                 SMOOTHGRAD: "SmoothGrad saliency"}
 
 
@@ -53,8 +60,8 @@ class Explanation:
 
     ``heatmap``: (s, s) float32 in [0, 1] on the model's input grid (s = crop side).
     ``overlay``: (OVERLAY_SIZE, OVERLAY_SIZE, 3) BGR uint8, the crop with the heat map on top.
-    ``class_index``/``label``: the class explained. ``method``: ``HIRESCAM``, ``GRAD_CAM`` or
-    ``SMOOTHGRAD`` (the fallback). ``layer``: the feature layer the CAM used (None for saliency).
+    ``class_index``/``label``: the class explained. ``method``: ``OCCLUSION``, ``HIRESCAM``,
+    ``GRAD_CAM`` or ``SMOOTHGRAD`` (the CAMs' fallback). ``layer``: the feature layer the CAM used (None for saliency).
     """
     heatmap: np.ndarray
     overlay: np.ndarray
@@ -230,7 +237,20 @@ def explainer_for(classifier) -> Explainer:
 
 
 def explain_face(classifier, crop: np.ndarray, class_index: int | None = None, flip: bool = False,
-                 method: str = HIRESCAM) -> Explanation:
-    """HiResCAM (or ``method``; SmoothGrad as the fallback) for one (s, s) uint8 face crop of
-    ``classifier``'s model."""
-    return explainer_for(classifier).explain(crop, class_index, flip=flip, method=method)
+                 method: str = DEFAULT_METHOD) -> Explanation:
+    """``method`` (DEFAULT_METHOD unless asked) for one (s, s) uint8 face crop of ``classifier``'s model.
+
+    OCCLUSION runs on the served LiteRT model and never loads TensorFlow; HIRESCAM and GRAD_CAM run
+    on the Keras twin (SmoothGrad as their fallback).
+    """
+    if method != OCCLUSION:
+        return explainer_for(classifier).explain(crop, class_index, flip=flip, method=method)
+    from .occlusion import occlusion_map
+    crop = np.asarray(crop)
+    if crop.ndim != 2 or crop.dtype != np.uint8:
+        raise ValueError(f"explain() takes one (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
+    if class_index is None:
+        class_index = int(np.argmax(classifier.predict(crop[None], flip=flip)[0]))
+    heat = occlusion_map(classifier.predict, crop, class_index, flip=flip)
+    return Explanation(heatmap=heat, overlay=overlay(crop, heat), class_index=class_index,
+                       label=classifier.classes[class_index], method=OCCLUSION)
