@@ -31,7 +31,7 @@ def _predict(args: argparse.Namespace) -> int:
     clf = load_classifier(args.model)
     settings = DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
                                 min_size=args.min_size)
-    pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip)
+    pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip, classes=args.classes)
     results = []
     for path in args.images:
         try:
@@ -58,20 +58,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from .classes import class_view, fold_labels
     from .data import load_image_set
     from .evaluation import confusion_image, report
     from .model import load_classifier
     clf = load_classifier(args.model)
     t0 = time.perf_counter()
+    view = class_view(args.classes, clf.classes)
     s = load_image_set(args.data, clf.input_size, classes=clf.classes)
-    probs = clf.predict(s.images, flip=args.flip)
-    r = report(s.labels, probs.argmax(1), clf.classes).to_dict()
+    keep, labels = fold_labels(s.labels, view)
+    if not keep.any():
+        print(f"error: no image of the {view.name}-class view's classes ({', '.join(view.classes)}) in "
+              f"{', '.join(s.roots)}", file=sys.stderr)
+        return 2
+    probs = view.fold(clf.predict(s.images[keep], flip=args.flip))
+    r = report(labels, probs.argmax(1), list(view.classes)).to_dict()
     r["wall_seconds"] = round(time.perf_counter() - t0, 2)
     r["model"] = clf.info.name
     r["flip"] = args.flip
     r["skipped_classes"] = s.unknown_classes
     r["unreadable_files"] = s.unreadable
-    if len(s.roots) > 1:
+    r["class_view"] = view.name
+    r["folded_out"] = {c: int((s.labels == i).sum()) for i, c in enumerate(clf.classes) if c not in view.classes}
+    if len(s.roots) > 1 and not view.folded:
         r["per_root_accuracy"] = s.per_root_accuracy(probs.argmax(1))
     if args.confusion_png:
         import cv2
@@ -90,6 +99,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"{c:>10}" + "".join(f"{v:7d}" for v in row))
     for k, n in s.unknown_classes.items():
         print(f"skipped: class folder {k} ({n} images) is not one of the model's classes {clf.classes}")
+    for c, n in r["folded_out"].items():
+        print(f"left out: {n} {c} images (the {view.name}-class view folds {c} out)")
     return 0
 
 
@@ -100,6 +111,12 @@ def _export(args: argparse.Namespace) -> int:
     figs = {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
     print(json.dumps({"model": args.model_dir, "litert_accuracy": figs}))
     return 0
+
+
+def _add_classes_option(parser: argparse.ArgumentParser) -> None:
+    from .classes import FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
+    parser.add_argument("--classes", choices=VIEW_NAMES, default=SEVEN,
+                        help="seven expressions (default) or " + FIVE_CLASS_NOTE.replace("%", "%%"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
     pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
     pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    _add_classes_option(pr)
     pr.set_defaults(func=_predict)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
@@ -147,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
                     help="average each face with its mirror image, as predict does by default")
     ev.add_argument("--confusion-png", help="also save the confusion matrix as this image")
+    _add_classes_option(ev)
     ev.set_defaults(func=_evaluate)
 
     ex = sub.add_parser("export", help="write a model folder's LiteRT file and measure it")

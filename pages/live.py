@@ -67,7 +67,7 @@ if settings.model_name is None:
     st.error("No model to run: models/ holds none. Train one with `python -m fer train ...`.")
     st.stop()
 try:
-    state.pipeline = get_pipeline(settings.model_name, settings.detector)
+    state.pipeline = get_pipeline(settings.model_name, settings.detector, classes=settings.class_view)
 except (ModelError, RuntimeError, ValueError) as e:
     state.pipeline = None
     st.error(f"The model could not be loaded: {e}")

@@ -28,9 +28,9 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def analyse(data: bytes, name: str, model_name: str | None, detector: DetectorSettings, flip: bool,
-            whole: bool) -> StillResult:
+            whole: bool, classes: str) -> StillResult:
     """One image's faces; cached on the bytes and every setting that changes the answer."""
-    return analyse_still(data, name, get_pipeline(model_name, detector, flip), whole=whole)
+    return analyse_still(data, name, get_pipeline(model_name, detector, flip, classes), whole=whole)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -122,7 +122,7 @@ def main() -> None:
     for n, (name, data) in enumerate(inputs):
         st.subheader(name)
         try:
-            res = analyse(data, name, settings.model_name, settings.detector, flip, whole)
+            res = analyse(data, name, settings.model_name, settings.detector, flip, whole, settings.class_view)
         except ImageError as e:
             st.error(f"Could not read this file: {e}")
             entries.append(error_entry(name, str(e)))
