@@ -84,7 +84,8 @@ def show_result(res: StillResult, model_name: str | None, flip: bool, heatmap_me
 def main() -> None:
     st.title("Still images")
     st.caption("Upload photos (or take one with the camera): every face is found and classified, "
-               "with its seven probabilities and a heat map of what drove the prediction.")
+               "with its probabilities (seven expressions, or five: see the sidebar) and a heat map of what "
+               "drove the prediction.")
     settings = current_settings()
     c1, c2, c3 = st.columns(3)
     whole = c1.checkbox("Treat the whole image as one face", key="still_whole",
