@@ -103,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     ms = {m: [] for m in methods}
     fallbacks = {m: 0 for m in methods}
     explain_face(clf, crops[0][0], method=HIRESCAM)  # load TensorFlow and the Keras model outside the timings
-    for crop, _ in crops:
+    for n_done, (crop, _) in enumerate(crops):
+        if n_done % 25 == 0:
+            print(f"  {n_done}/{len(crops)} crops ...", file=sys.stderr, flush=True)
         k = int(np.argmax(clf.predict(crop[None])[0]))
         for m in methods:
             t0 = time.perf_counter()
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             c = deletion_insertion(clf.predict, crop, heat, k, steps=args.steps)
             dele[m].append(c.deletion_auc)
             ins[m].append(c.insertion_auc)
-            band[m] += outer_band(heat)
+            band[m] += int(outer_band(heat))
             share[m].append(centre_share(heat))
 
     n = len(crops)
@@ -132,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         gap = float(np.mean(ins[m]) - np.mean(dele[m]))
         rows[m] = {"deletion_auc_median": float(np.median(dele[m])), "deletion_auc_mean": float(np.mean(dele[m])),
                    "insertion_auc_median": float(np.median(ins[m])), "insertion_auc_mean": float(np.mean(ins[m])),
-                   "insertion_minus_deletion": gap, "hottest_in_outer_band": band[m], "n": n,
+                   "insertion_minus_deletion": gap, "hottest_in_outer_band": int(band[m]), "n": n,
                    "central_heat_share_median": float(np.nanmedian(share[m])),
-                   "ms_per_map_median": float(statistics.median(ms[m])), "smoothgrad_fallbacks": fallbacks[m]}
+                   "ms_per_map_median": float(statistics.median(ms[m])), "smoothgrad_fallbacks": int(fallbacks[m])}
         print(f"{m:<20} {quartiles(dele[m]):>29} {quartiles(ins[m]):>31} {gap:8.3f} {band[m]:>15d} of {n:<4d}"
               f" {np.nanmedian(share[m]):>19.0%} {statistics.median(ms[m]):8.1f}")
     print("(median [quartiles] over crops; ins-del = mean insertion - mean deletion; ms/map under the shared load)")
