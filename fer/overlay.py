@@ -158,29 +158,37 @@ def _place_tag(box: Rect, text: str, others: list[Rect], placed: list[Rect], wid
 
 def _place_bars(box: Rect, n: int, faces: list[Rect], placed: list[Rect], width: int,
                 height: int) -> tuple[Rect | None, int]:
+    """The first free spot for an ``n``-row chart: right of the box, left, below, above; at full size,
+    then smaller. Below/above, a tag in the way (its own, typically) pushes the chart beyond it."""
     bw, bh = box.x1 - box.x0, box.y1 - box.y0
     pref_row = int(np.clip(bh // max(n, 1), MIN_ROW, 16))
     pref_len = int(np.clip(bw * 0.6, MIN_BAR, 160))
+    blocked = faces + placed
+
+    def free(r: Rect) -> bool:
+        return r.inside(width, height) and not any(r.overlaps(o, GAP) for o in blocked)
+
     for s in BAR_SCALES:
         row, length = int(pref_row * s), int(pref_len * s)
         if row < MIN_ROW or length < MIN_BAR:
             break
         w, h = length, row * n
         y_side = int(np.clip(box.y0, 0, max(0, height - h)))
-        x_under = int(np.clip(box.x0, 0, max(0, width - w)))
-        candidates = [Rect(box.x1 + GAP * 2, y_side, box.x1 + GAP * 2 + w, y_side + h),      # right
-                      Rect(box.x0 - GAP * 2 - w, y_side, box.x0 - GAP * 2, y_side + h)]      # left
-        for y in (box.y1 + GAP, box.y0 - GAP - h):                                           # below, above
-            candidates.append(Rect(x_under, y, x_under + w, y + h))
-        for r in candidates:
-            if r.inside(width, height) and not any(r.overlaps(o, GAP) for o in faces + placed):
+        for x in (box.x1 + GAP * 2, box.x0 - GAP * 2 - w):  # right, left
+            r = Rect(x, y_side, x + w, y_side + h)
+            if free(r):
                 return r, row
-            # A tag sits right below/above its box: try the chart beyond it.
+        x = int(np.clip(box.x0, 0, max(0, width - w)))
+        for below in (True, False):
+            y = box.y1 + GAP if below else box.y0 - GAP - h
+            r = Rect(x, y, x + w, y + h)
+            if free(r):
+                return r, row
             for t in placed:
-                if r.overlaps(t, GAP) and r.x0 == x_under:
-                    dy = (t.y1 + GAP - r.y0) if r.y0 >= box.y1 else (t.y0 - GAP - r.y1)
+                if r.overlaps(t, GAP):
+                    dy = (t.y1 + GAP - r.y0) if below else (t.y0 - GAP - r.y1)
                     moved = Rect(r.x0, r.y0 + dy, r.x1, r.y1 + dy)
-                    if moved.inside(width, height) and not any(moved.overlaps(o, GAP) for o in faces + placed):
+                    if free(moved):
                         return moved, row
     return None, 0
 
