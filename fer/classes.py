@@ -76,3 +76,16 @@ def fold_labels(labels: np.ndarray, view: ClassView) -> tuple[np.ndarray, np.nda
     mapped = remap[labels]
     keep = mapped >= 0
     return keep, mapped[keep]
+
+
+def fold_predictions(preds, view: ClassView):
+    """A ``fer.audit.SplitPredictions`` in ``view``: images of folded-out classes leave (counted in
+    ``skipped``, as classes the view doesn't know), the rest get the view's renormalised probabilities."""
+    from dataclasses import replace
+    if not view.folded:
+        return preds
+    keep, labels = fold_labels(preds.labels, view)
+    gone = {c: int((preds.labels == i).sum()) for i, c in enumerate(view.model_classes) if c not in view.classes}
+    return replace(preds, paths=[p for p, k in zip(preds.paths, keep) if k], labels=labels,
+                   probabilities=view.fold(preds.probabilities[keep]), classes=list(view.classes),
+                   skipped={**preds.skipped, **{c: n for c, n in gone.items() if n}})

@@ -103,3 +103,19 @@ def test_evaluate_with_five_classes_scores_the_five_and_counts_what_it_left_out(
     shutil.copytree(tmp_path / "fear", only_fear / "fear")
     bad = run_cli("evaluate", str(only_fear), "--classes", "five")
     assert bad.returncode == 2 and "no image" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_explorers_predictions_fold_into_the_five_class_view(tmp_path, val_sample, classifier):
+    from fer.audit import index_dataset, predict_split
+    from fer.classes import fold_predictions
+    for path, c in val_sample:
+        (tmp_path / "val" / c).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, tmp_path / "val" / c / path.name)
+    seven = predict_split(index_dataset(tmp_path), "val", classifier)
+    five = fold_predictions(seven, class_view(FIVE, classifier.classes))
+    assert five.classes == FIVE_CLASSES and len(five.paths) == 30
+    assert five.skipped == {"disgust": 6, "fear": 6}
+    np.testing.assert_allclose(five.probabilities.sum(axis=1), 1, atol=1e-5)
+    rep = five.report()
+    assert rep.classes == FIVE_CLASSES and rep.n == 30
+    assert fold_predictions(seven, class_view(SEVEN, classifier.classes)) is seven
