@@ -206,7 +206,7 @@ def draw_overlays(frame_bgr: np.ndarray, boxes: Sequence[Box], labels: Sequence[
         cv2.rectangle(frame_bgr, (f.box.x0, f.box.y0), (f.box.x1 - 1, f.box.y1 - 1), color, thick)
         t = f.tag
         cv2.rectangle(frame_bgr, (t.x0, t.y0), (t.x1 - 1, t.y1 - 1), color, -1)
-        (_, th), base = cv2.getTextSize(f.text, _FONT, f.font_scale, f.thickness)
+        _, base = cv2.getTextSize(f.text, _FONT, f.font_scale, f.thickness)
         cv2.putText(frame_bgr, f.text, (t.x0 + 3, t.y1 - 2 - base), _FONT, f.font_scale, (0, 0, 0), f.thickness,
                     cv2.LINE_AA)
         if bars and f.bars is not None:
