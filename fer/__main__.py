@@ -47,7 +47,7 @@ def _predict(args: argparse.Namespace) -> int:
     clf = load_classifier(args.model)
     settings = DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
                                 min_size=args.min_size)
-    pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip)
+    pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip, classes=args.classes)
     results = []
     for path in args.images:
         try:
@@ -74,35 +74,41 @@ def _evaluate(args: argparse.Namespace) -> int:
     import json
     import time
 
-    import numpy as np
-
+    from .classes import class_view, fold_labels
     from .data import load_image_set
     from .evaluation import confusion_image, per_root_reports, report
     from .model import load_classifier
     clf = load_classifier(args.model)
     t0 = time.perf_counter()
+    view = class_view(args.classes, clf.classes)
     s = load_image_set(args.data, clf.input_size, classes=clf.classes)
-    probs = clf.predict(s.images, flip=args.flip)
-    labels, left_out = s.labels, {}
+    left_out: dict[str, int] = {}
     if args.truth == "ferplus":
-        from .ferplus import VotesError, default_votes_path, load_votes, majority_labels
         from pathlib import Path
+
+        from .ferplus import VotesError, default_votes_path, load_votes, majority_labels
         votes_file = Path(args.votes) if args.votes else default_votes_path(Path(args.data[0]).resolve().parent)
         try:
             votes = load_votes(votes_file, clf.classes)
         except VotesError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        labels, left_out = majority_labels(s.paths, votes)
-        keep = labels >= 0
-        if not keep.any():
+        majority, left_out = majority_labels(s.paths, votes)
+        has = majority >= 0
+        if not has.any():
             print(f"error: no image of {', '.join(s.roots)} has a FER+ majority among the model's classes",
                   file=sys.stderr)
             return 2
-        s = s.subset(keep)
-        labels, probs = labels[keep], probs[keep]
+        s = s.subset(has)
+        s.labels = majority[has]
+    keep, labels = fold_labels(s.labels, view)
+    if not keep.any():
+        print(f"error: no image of the {view.name}-class view's classes ({', '.join(view.classes)}) in "
+              f"{', '.join(s.roots)}", file=sys.stderr)
+        return 2
+    probs = view.fold(clf.predict(s.images[keep], flip=args.flip))
     pred = probs.argmax(1)
-    r = report(labels, pred, clf.classes).to_dict()
+    r = report(labels, pred, list(view.classes)).to_dict()
     r["wall_seconds"] = round(time.perf_counter() - t0, 2)
     r["model"] = clf.info.name
     r["flip"] = args.flip
@@ -111,10 +117,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         r["left_out"] = {"total": int(sum(left_out.values())), **left_out}
     r["skipped_classes"] = s.unknown_classes
     r["unreadable_files"] = s.unreadable
+    r["class_view"] = view.name
+    r["folded_out"] = {c: int((s.labels == i).sum()) for i, c in enumerate(clf.classes) if c not in view.classes}
     if len(s.roots) > 1:
-        r["per_root_accuracy"] = s.per_root_accuracy(pred) if args.truth == "folder" else {
-            root: float((pred == labels)[s.root_index == i].mean()) for i, root in enumerate(s.roots)}
-        r["per_root"] = per_root_reports(labels, pred, s.root_index, s.roots, clf.classes)
+        roots_kept = s.root_index[keep]
+        r["per_root_accuracy"] = {root: float((pred == labels)[roots_kept == i].mean())
+                                  for i, root in enumerate(s.roots) if (roots_kept == i).any()}
+        r["per_root"] = per_root_reports(labels, pred, roots_kept, s.roots, list(view.classes))
     if args.record:
         _record_evaluation(clf.info.path, args, r)
     if args.confusion_png:
@@ -139,6 +148,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"{c:>10}" + "".join(f"{v:7d}" for v in row))
     for k, n in s.unknown_classes.items():
         print(f"skipped: class folder {k} ({n} images) is not one of the model's classes {clf.classes}")
+    for c, n in r["folded_out"].items():
+        print(f"left out: {n} {c} images (the {view.name}-class view folds {c} out)")
     return 0
 
 
@@ -158,6 +169,8 @@ def _record_evaluation(model_dir, args: argparse.Namespace, r: dict) -> None:
         return os.path.relpath(Path(p).resolve(), REPO_ROOT)
 
     key = f"{'+'.join(rel(d) for d in args.data)} | truth={args.truth} | {'flip' if args.flip else 'single pass'}"
+    if r.get("class_view", "seven") != "seven":
+        key += f" | {r['class_view']} classes"
     keep = {k: r[k] for k in ("accuracy", "macro_f1", "n", "truth", "flip", "left_out", "per_root") if k in r}
     keep["recall"] = {c: v["recall"] for c, v in r["per_class"].items()}
     keep["command"] = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -173,6 +186,12 @@ def _export(args: argparse.Namespace) -> int:
     figs = {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
     print(json.dumps({"model": args.model_dir, "litert_accuracy": figs}))
     return 0
+
+
+def _add_classes_option(parser: argparse.ArgumentParser) -> None:
+    from .classes import FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
+    parser.add_argument("--classes", choices=VIEW_NAMES, default=SEVEN,
+                        help="seven expressions (default) or " + FIVE_CLASS_NOTE.replace("%", "%%"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
     pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
     pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    _add_classes_option(pr)
     pr.set_defaults(func=_predict)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
@@ -238,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--votes", help="FER+ votes CSV for --truth ferplus (default: ferplus_votes.csv beside the "
                                     "data root's parent, as in ../shared/data/fer2013)")
     ev.add_argument("--record", action="store_true", help="also keep the figures in the model's metadata.json")
+    _add_classes_option(ev)
     ev.set_defaults(func=_evaluate)
 
     ex = sub.add_parser("export", help="write a model folder's LiteRT file and measure it")

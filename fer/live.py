@@ -70,10 +70,10 @@ class LiveSession:
         ``dropped``: stale frames skipped in favour of this one (counted, not analysed)."""
         start = time.monotonic()
         with self._lock:
+            classes = pipeline.classes
             if self._new_stream:
-                self._start_stream(start)
+                self._start_stream(start, classes)
             self._dropped += dropped
-            classes = pipeline.classifier.classes
             if self._tracker is None or self._tracker.classes != classes:
                 self._tracker = FaceTracker(classes)
             tracker = self._tracker
@@ -116,7 +116,7 @@ class LiveSession:
             return None, False
         return boxes, now - self._last_full_scan >= self.full_scan_every_s
 
-    def _start_stream(self, now: float) -> None:
+    def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False
         self._t0 = now
         self._processed = self._dropped = 0
@@ -124,6 +124,8 @@ class LiveSession:
         self._last_done = None
         self._tracker = None
         self._last_full_scan = -1e9
+        if self.log.classes != tuple(classes):  # the class view changed: the CSV's columns follow it
+            self.log = SessionLog(classes)
         self.log.clear()
 
     def _fps(self, now: float) -> float:

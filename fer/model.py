@@ -73,7 +73,10 @@ def headline_figures(metadata: dict) -> dict[str, dict]:
     evals = metadata.get("evaluations", {})
     for label, root, truth in HEADLINE_SETS:
         for key, r in evals.items():
-            roots, t, mode = (part.strip() for part in key.split("|"))
+            parts = [part.strip() for part in key.split("|")]
+            if len(parts) != 3:
+                continue
+            roots, t, mode = parts
             if roots.endswith(root) and t == f"truth={truth}" and mode == "single pass":
                 out[label] = {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
     return out

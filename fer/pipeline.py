@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .config import CLASS_COLORS_BGR, CROP_MARGIN
+from .classes import SEVEN, class_view
+from .config import CROP_MARGIN
 from .detection import Box, FaceDetector, largest_first
 from .model import Classifier
+from .overlay import OverlayLayout, draw_overlays, face_tag
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,18 @@ class FramePipeline:
     """Detector + classifier for whole frames. Stateless per frame, so one instance serves many
     threads: each thread gets its own copy of the Haar cascade (OpenCV's cascade keeps the image
     pyramid of its current call inside itself, so two threads must not share one; a lock around a
-    shared one made three live streams queue for it), while the classifier is shared."""
+    shared one made three live streams queue for it), while the classifier is shared.
 
-    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, flip: bool = False) -> None:
+    ``classes``: the class view reported (``fer.classes``: "seven" or "five"); ``self.classes`` lists
+    the classes of every Face's probabilities."""
+
+    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, flip: bool = False,
+                 classes: str = SEVEN) -> None:
         self.classifier = classifier
         self.detector = detector or FaceDetector()
         self.flip = flip
+        self.view = class_view(classes, classifier.classes)
+        self.classes = list(self.view.classes)
         self._local = threading.local()
         self._owner = threading.get_ident()  # the constructing thread uses ``self.detector`` itself
 
@@ -112,9 +120,9 @@ class FramePipeline:
             boxes = detector.detect(gray)
         t1 = time.perf_counter()
         crops = crop_faces(gray, boxes, self.classifier.input_size)
-        probs = self.classifier.predict(crops, flip=self.flip)
+        probs = self.view.fold(self.classifier.predict(crops, flip=self.flip))
         t2 = time.perf_counter()
-        faces = faces_from_probabilities(boxes, probs, self.classifier.classes)
+        faces = faces_from_probabilities(boxes, probs, self.classes)
         return FrameResult(faces, {"detect": (t1 - t0) * 1e3, "classify": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3})
 
     def analyse_whole(self, image_bgr: np.ndarray) -> FrameResult:
@@ -124,46 +132,25 @@ class FramePipeline:
         h, w = gray.shape
         box = Box(0, 0, w, h)
         crops = crop_faces(gray, [box], self.classifier.input_size, margin=0.0)
-        probs = self.classifier.predict(crops, flip=self.flip)
-        faces = faces_from_probabilities([box], probs, self.classifier.classes)
+        probs = self.view.fold(self.classifier.predict(crops, flip=self.flip))
+        faces = faces_from_probabilities([box], probs, self.classes)
         return FrameResult(faces, {"classify": (time.perf_counter() - t0) * 1e3})
 
 
-def draw_faces(frame_bgr: np.ndarray, faces: list[Face], bars: bool = True) -> np.ndarray:
-    """Draw each face's box (in its expression's colour), label and confidence, and a small bar chart
-    of all probabilities beside it. Draws in place on a BGR uint8 frame and returns it."""
-    h, w = frame_bgr.shape[:2]
-    thick = max(1, round(min(h, w) / 240))
-    font_scale = max(0.4, min(h, w) / 800)
-    for f in faces:
-        x, y, bw, bh = f.box
-        color = CLASS_COLORS_BGR.get(f.label, (255, 255, 255))
-        cv2.rectangle(frame_bgr, (x, y), (x + bw, y + bh), color, thick)
-        tag = f"{f.label} {f.score:.0%}" if f.track_id is None else f"#{f.track_id} {f.label} {f.score:.0%}"
-        (tw, th), base = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
-        ty = y - 4 if y - th - base - 4 >= 0 else y + bh + th + 4
-        cv2.rectangle(frame_bgr, (x, ty - th - base), (x + tw + 4, ty + base - 2), color, -1)
-        cv2.putText(frame_bgr, tag, (x + 2, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick,
-                    cv2.LINE_AA)
-        if bars:
-            _draw_bars(frame_bgr, f, font_scale)
+def draw_faces(frame_bgr: np.ndarray, faces: list[Face], bars: bool = True, numbered: bool = False) -> np.ndarray:
+    """Draw each face's box (in its expression's colour), its tag and a small bar chart of all its
+    probabilities, laid out so no annotation covers a face or another annotation (``fer.overlay``).
+    ``numbered`` tags faces "1: ...", "2: ..." in list order (annotated stills, matching the page's
+    "Face 1", "Face 2"); otherwise a tracked face shows its track id. In place; returns the frame
+    (``draw_faces_layout`` returns where everything went)."""
+    draw_faces_layout(frame_bgr, faces, bars, numbered)
     return frame_bgr
 
 
-def _draw_bars(frame: np.ndarray, face: Face, font_scale: float) -> None:
-    """Seven short horizontal bars, one per class, to the right of the box (left if no room)."""
-    h, w = frame.shape[:2]
-    x, y, bw, bh = face.box
-    n = len(face.probabilities)
-    row = max(6, min(14, bh // max(n, 1)))
-    length = max(30, bw // 2)
-    x0 = x + bw + 6 if x + bw + 6 + length <= w else max(0, x - 6 - length)
-    for i, (cls, p) in enumerate(face.probabilities.items()):
-        y0 = y + i * row
-        if y0 + row - 2 > h:
-            break
-        cv2.rectangle(frame, (x0, y0), (x0 + length, y0 + row - 2), (60, 60, 60), -1)
-        cv2.rectangle(frame, (x0, y0), (x0 + int(length * p), y0 + row - 2), CLASS_COLORS_BGR.get(cls, (255, 255, 255)), -1)
-        if row >= 10:
-            cv2.putText(frame, cls[:3], (x0 + 2, y0 + row - 3), cv2.FONT_HERSHEY_SIMPLEX, row / 36, (255, 255, 255), 1,
-                        cv2.LINE_AA)
+def draw_faces_layout(frame_bgr: np.ndarray, faces: list[Face], bars: bool = True,
+                      numbered: bool = False) -> OverlayLayout:
+    """``draw_faces``, returning the layout drawn (every box, tag and bar chart rectangle)."""
+    texts = [face_tag(f.label, f.score, number=i + 1 if numbered else None, track_id=f.track_id)
+             for i, f in enumerate(faces)]
+    return draw_overlays(frame_bgr, [f.box for f in faces], [f.label for f in faces], texts,
+                         [f.probabilities for f in faces], bars=bars)

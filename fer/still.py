@@ -83,7 +83,7 @@ def analyse_still(data: bytes, name: str, pipeline: FramePipeline, whole: bool =
     result = pipeline.analyse_whole(image) if whole else pipeline.analyse(image)
     boxes = [f.box for f in result.faces]
     crops = crop_faces(to_gray(image), boxes, pipeline.classifier.input_size, margin=0.0 if whole else CROP_MARGIN)
-    annotated = draw_faces(image.copy(), result.faces) if not whole else image.copy()
+    annotated = draw_faces(image.copy(), result.faces, numbered=True) if not whole else image.copy()
     faces = [Face(box=_unscale(f.box, scale, width, height), label=f.label, score=f.score,
                   probabilities=f.probabilities) for f in result.faces]
     return StillResult(name=name, original_size=(width, height), scale=scale, faces=faces, annotated=annotated,

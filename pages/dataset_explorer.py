@@ -15,6 +15,7 @@ import streamlit as st
 
 from fer.audit import (ROOTS_ENV, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
                        configured_roots, index_dataset, index_signature, predict_split, thumbnail)
+from fer.classes import class_view, fold_predictions
 from fer.model import ModelError
 from ui.charts import class_counts, confusion_heatmap, counter_bars
 from ui.resources import get_classifier
@@ -176,6 +177,7 @@ def disagreement_section(index: DataSetIndex, signature: tuple) -> None:
         preds = predict_split(index, split, clf, flip=flip, progress=progress)
         bar.empty()
         _remember(key, preds)
+    preds = fold_predictions(preds, class_view(settings.class_view, clf.classes))  # the sidebar's seven or five
     if not preds.paths:
         st.warning("No readable images of the model's classes in this split.")
         return
@@ -185,7 +187,7 @@ def disagreement_section(index: DataSetIndex, signature: tuple) -> None:
     c2.metric("Macro F1", f"{rep.macro_f1:.3f}")
     c3.metric("Images", f"{rep.n:,}")
     if preds.skipped:
-        st.caption("Not classified (classes the model doesn't know): "
+        st.caption("Not classified (classes the model doesn't know, or folded out of the five-class view): "
                    + ", ".join(f"{c} ({n})" for c, n in preds.skipped.items()))
     event = st.plotly_chart(confusion_heatmap(rep.confusion, rep.classes, clickable=True), key="ex_cm",
                             on_select="rerun", selection_mode="points")

@@ -29,7 +29,8 @@ with panel_col:
     slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}
     st.download_button("Download session (CSV)", data=state.session.log.to_csv, file_name="fer-session.csv",
                        mime="text/csv", on_click="ignore", key="live_csv",
-                       help="Time, face id, box, the seven probabilities and the label of every face seen.")
+                       help="Time, face id, box, every expression's probability (seven or five, as chosen in "
+                            "the sidebar) and the label of every face seen.")
 
 with video_col:
     source = st.radio("Source", ["Camera", "Video file"], horizontal=True, key="live_source",
@@ -67,7 +68,7 @@ if settings.model_name is None:
     st.error("No model to run: models/ holds none. Train one with `python -m fer train ...`.")
     st.stop()
 try:
-    state.pipeline = get_pipeline(settings.model_name, settings.detector)
+    state.pipeline = get_pipeline(settings.model_name, settings.detector, classes=settings.class_view)
 except (ModelError, RuntimeError, ValueError) as e:
     state.pipeline = None
     st.error(f"The model could not be loaded: {e}")
@@ -101,7 +102,8 @@ while playing and ctx.state.playing:
     else:
         slots["status"].empty()
     if update is not None and update is not last_update:
-        render_panel(slots, update, state.session.log.since(update.time_s - TIMELINE_SPAN_S), refresh)
+        render_panel(slots, update, state.session.log.since(update.time_s - TIMELINE_SPAN_S), refresh,
+                     classes=state.session.log.classes)
         refresh += 1
     last_update = update
     time.sleep(max(0.0, REFRESH_S - (time.monotonic() - now)))

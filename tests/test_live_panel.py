@@ -32,3 +32,51 @@ def test_timeline_of_a_real_session_is_a_valid_plotly_figure(classifier, fer_roo
     labels = {y for trace in as_dict["data"] for y in trace["y"]}
     assert labels <= {r.label for r in rows} and labels
     assert as_dict["layout"]["yaxis"]["categoryarray"][0] == "angry"
+
+
+def _two_face_session(classifier, fer_root, classes="seven"):
+    crops = [load_gray(p, 48) for p, c in stratified_sample(fer_root / "test", per_class=4, seed=3)
+             if c in ("happy", "surprise")]
+    pipeline = FramePipeline(classifier, FaceDetector(), classes=classes)
+    # The first pair the detector finds both of (chosen by the detector alone).
+    frame = next(f for f, _ in (compose(crops[i:i + 2], face_px=150) for i in range(len(crops) - 1))
+                 if len(pipeline.analyse(f).faces) == 2)
+    session = LiveSession(half_life_s=0.0)
+    updates = []
+    for _ in range(3):
+        session.process(frame.copy(), pipeline)
+        updates.append(session.latest())
+    return session, updates
+
+
+def test_the_per_face_table_lists_faces_by_track_id_whatever_order_they_come_in(classifier, fer_root):
+    from dataclasses import replace
+
+    from ui.live_panel import faces_in_order, faces_table
+    _, updates = _two_face_session(classifier, fer_root)
+    update = updates[-1]
+    assert len(update.faces) == 2
+    shuffled = replace(update, faces=list(reversed(update.faces)))
+    ids = sorted(f.track_id for f in update.faces)
+    assert [f.track_id for f in faces_in_order(shuffled)] == ids
+    assert list(faces_table(shuffled).columns) == [f"#{i}" for i in ids]
+    assert faces_table(shuffled).equals(faces_table(update))
+
+
+def test_a_five_class_live_session_logs_and_shows_five_classes(classifier, fer_root):
+    from ui.live_panel import faces_table
+    session, updates = _two_face_session(classifier, fer_root, classes="five")
+    five = ["angry", "happy", "neutral", "sad", "surprise"]
+    assert list(session.log.classes) == five
+    header = session.log.to_csv().splitlines()[0].split(",")
+    assert header == ["time_s", "face_id", "x", "y", "w", "h", *five, "label"]
+    assert list(faces_table(updates[-1]).index) == five
+    fig = timeline_figure(session.log.since(0.0), now_s=1.0, classes=session.log.classes).to_dict()
+    assert fig["layout"]["yaxis"]["categoryarray"] == five
+
+
+def test_the_per_face_table_is_sized_to_fit_the_panel_with_up_to_six_faces():
+    from ui.live_panel import TABLE_WIDTH_PX, table_widths
+    for n in range(1, 7):
+        index, face = table_widths(n)
+        assert index + n * face <= TABLE_WIDTH_PX and face >= 44

@@ -17,6 +17,18 @@ from fer.session_log import LogRow
 TIMELINE_SPAN_S = 60.0
 #: ...with at most this many points per face per second (the browser redraws twice a second).
 TIMELINE_POINTS_PER_S = 4
+#: The per-face table must fit this width: the panel of a 1400 px window with the sidebar open
+#: (measured: 358 px inside the table's frame, tests/browser/test_live_panel_browser.py).
+TABLE_WIDTH_PX = 350
+#: The expression names' column; each face's column gets a share of the rest, 44-75 px.
+INDEX_WIDTH_PX = 72
+
+
+def table_widths(n_faces: int) -> tuple[int, int]:
+    """(expression column, each face's column) in pixels, so ``n_faces`` columns fit TABLE_WIDTH_PX
+    (four faces: 72 + 4 x 69); past six faces the columns stay 44 px and the table scrolls."""
+    share = (TABLE_WIDTH_PX - INDEX_WIDTH_PX) // max(n_faces, 1)
+    return INDEX_WIDTH_PX, int(min(75, max(44, share)))
 
 
 def _css(bgr: tuple[int, int, int]) -> str:
@@ -24,14 +36,23 @@ def _css(bgr: tuple[int, int, int]) -> str:
     return f"rgb({r},{g},{b})"
 
 
+def faces_in_order(update: LiveUpdate) -> list:
+    """The update's faces by track id: a face keeps its place in the panel while others come and go
+    (the detector lists faces largest first, which reshuffles as they move)."""
+    return sorted(update.faces, key=lambda f: (f.track_id is None, f.track_id or 0))
+
+
 def faces_table(update: LiveUpdate) -> pd.DataFrame:
-    """One row per expression, one column per tracked face ("#1", "#2", ...), probabilities 0-1:
-    narrow enough for the side panel with up to four faces."""
-    return pd.DataFrame({f"#{f.track_id}": [f.probabilities.get(c, 0.0) for c in CLASSES] for f in update.faces},
-                        index=pd.Index(CLASSES, name="Expression"))
+    """One row per expression (the classes the faces report: seven or five), one column per tracked
+    face ("#1", "#2", ... by track id), probabilities 0-1."""
+    faces = faces_in_order(update)
+    classes = list(faces[0].probabilities) if faces else list(CLASSES)
+    return pd.DataFrame({f"#{f.track_id}": [f.probabilities.get(c, 0.0) for c in classes] for f in faces},
+                        index=pd.Index(classes, name="Expression"))
 
 
-def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_SPAN_S) -> go.Figure:
+def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_SPAN_S,
+                    classes: tuple[str, ...] | list[str] = CLASSES) -> go.Figure:
     """Each face's expression over the last ``span_s`` seconds: time on x, expression on y,
     one marker trace per face, each point in its expression's colour.
 
@@ -55,8 +76,8 @@ def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_S
     layout = {"height": 260, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "showlegend": len(by_face) > 1,
               "title": {"text": "Expressions, last minute", "font": {"size": 14}},
               "xaxis": {"title": {"text": "seconds"}, "range": [max(0.0, now_s - span_s), max(now_s, 1.0)]},
-              "yaxis": {"categoryorder": "array", "categoryarray": list(CLASSES), "type": "category",
-                        "range": [-0.5, len(CLASSES) - 0.5]}}
+              "yaxis": {"categoryorder": "array", "categoryarray": list(classes), "type": "category",
+                        "range": [-0.5, len(classes) - 0.5]}}
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
@@ -68,11 +89,12 @@ def _thin(rows: list[LogRow], per_s: int) -> list[LogRow]:
     return list(out.values())
 
 
-def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: int) -> None:
+def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: int,
+                 classes: tuple[str, ...] | list[str] = CLASSES) -> None:
     """Draw one refresh of the panel into the page's placeholders (``slots``: metrics, faces, timeline).
 
     ``refresh`` numbers the redraws of one script run: Plotly charts need a fresh key each time
-    they are redrawn in the same run.
+    they are redrawn in the same run. ``classes``: the session log's classes (the timeline's rows).
     """
     with slots["metrics"].container():
         a, b = st.columns(2)
@@ -81,12 +103,16 @@ def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: i
         st.caption(f"Frames processed: {update.processed} · stale frames dropped: {update.dropped}")
     with slots["faces"].container():
         if update.faces:
-            st.markdown("  \n".join(f"**Face #{f.track_id}: {f.label}** ({f.score:.0%})" for f in update.faces))
+            st.markdown("  \n".join(f"**Face #{f.track_id}: {f.label}** ({f.score:.0%})"
+                                     for f in faces_in_order(update)))
             table = faces_table(update)
-            st.dataframe(table, column_config={
-                col: st.column_config.ProgressColumn(col, format="percent", min_value=0.0, max_value=1.0)
-                for col in table.columns})
+            widths = table_widths(len(table.columns))
+            config = {"_index": st.column_config.Column(width=widths[0])}
+            config.update({col: st.column_config.ProgressColumn(col, format="percent", min_value=0.0, max_value=1.0,
+                                                                width=widths[1]) for col in table.columns})
+            st.dataframe(table, column_config=config)
         else:
             st.info("No face in view.")
-    slots["timeline"].plotly_chart(timeline_figure(rows, update.time_s), key=f"live-timeline-{refresh}",
+    slots["timeline"].plotly_chart(timeline_figure(rows, update.time_s, classes=classes),
+                                   key=f"live-timeline-{refresh}",
                                    config={"displayModeBar": False})

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from fer.classes import FIVE, FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
 from fer.detection import DetectorSettings
 
 from .resources import available_models
@@ -15,6 +16,7 @@ class AppSettings:
     """What the user chose in the sidebar; pages read it with ``current_settings()``."""
     model_name: str | None
     detector: DetectorSettings
+    class_view: str = SEVEN  # fer.classes view name: "seven" or "five"
 
 
 _KEY = "_fer_app_settings"
@@ -31,6 +33,9 @@ def render_sidebar() -> AppSettings:
         else:
             st.error("No model found in models/. Train one with `python -m fer train ...`.")
             name = None
+        labels = {SEVEN: "Seven (the model's classes)", FIVE: "Five basic expressions"}
+        view = st.radio("Expressions", VIEW_NAMES, format_func=labels.get, key="class_view",
+                        help=f"Seven, or {FIVE_CLASS_NOTE}. Every page, chart and download follows.")
         st.header("Face detector")
         d = DetectorSettings()
         scale = st.slider("Scale step", 1.05, 1.5, d.scale_factor, 0.05, key="det_scale",
@@ -38,7 +43,8 @@ def render_sidebar() -> AppSettings:
         neighbours = st.slider("Min neighbours", 1, 10, d.min_neighbors, key="det_neighbors",
                                help="Higher means fewer false faces.")
         min_size = st.slider("Min face size (px)", 24, 200, d.min_size, 4, key="det_min_size")
-    settings = AppSettings(name, DetectorSettings(scale_factor=scale, min_neighbors=neighbours, min_size=min_size))
+    settings = AppSettings(name, DetectorSettings(scale_factor=scale, min_neighbors=neighbours, min_size=min_size),
+                           view)
     st.session_state[_KEY] = settings
     return settings
 

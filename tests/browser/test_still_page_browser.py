@@ -52,7 +52,7 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
             heights = bars.evaluate_all("els => els.map(e => e.getBoundingClientRect().height)")
             assert all(h > 0 for h in heights), heights
 
-            heat = page.locator('[data-testid="stImage"]', has_text=re.compile("HiResCAM|Grad-CAM|SmoothGrad")).first
+            heat = page.locator('[data-testid="stImage"]', has_text=re.compile("Occlusion|HiResCAM|Grad-CAM|SmoothGrad")).first
             expect(heat).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
             img = heat.locator("img")
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle(),
