@@ -1,4 +1,4 @@
-"""The command line: ``python -m fer predict|evaluate|train``."""
+"""The command line: ``python -m fer predict|video|batch|evaluate|train|export``."""
 from __future__ import annotations
 
 import argparse
@@ -32,14 +32,24 @@ def _predict(args: argparse.Namespace) -> int:
     settings = DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
                                 min_size=args.min_size)
     pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip)
-    results = []
-    for path in args.images:
+    from .inputs import Skipped, expand_inputs
+    results, skipped, n, failed = [], Skipped(), 0, 0
+    for path in expand_inputs(args.images, skipped=skipped):
         try:
             frame = read_image(path)
             res = pipe.analyse_whole(frame) if args.no_detect else pipe.analyse(frame)
-            results.append({"path": path, "faces": [f.to_dict() for f in res.faces]})
+            r = {"path": path, "faces": [f.to_dict() for f in res.faces]}
         except ImageError as e:
-            results.append({"path": path, "faces": [], "error": str(e)})
+            r = {"path": path, "faces": [], "error": str(e)}
+        n, failed = n + 1, failed + ("error" in r)
+        if args.jsonl:  # streamed: nothing kept, one line per image as soon as it is done
+            print(json.dumps(r), flush=True)
+        else:
+            results.append(r)
+    if skipped.count:
+        print(skipped.message("images"), file=sys.stderr)
+    if args.jsonl:
+        return 1 if n and failed == n else 0
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -52,6 +62,21 @@ def _predict(args: argparse.Namespace) -> int:
                 probs = "  ".join(f"{c[:3]} {p:4.0%}" for c, p in f["probabilities"].items())
                 print(f"  [{i}] box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
     return 1 if results and all("error" in r for r in results) else 0
+
+
+def _video(args: argparse.Namespace) -> int:
+    from .detection import DetectorSettings, FaceDetector
+    from .model import load_classifier
+    from .pipeline import FramePipeline
+    from .video_run import print_summary, run_videos
+    # The detector is built here, in one place: a --detector choice (fer/detectors) plugs in here.
+    detector = FaceDetector(DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
+                                             min_size=args.min_size))
+    pipe = FramePipeline(load_classifier(args.model), detector, flip=args.flip)
+    outcomes = run_videos(args.videos, pipe, args.csv, every=args.every, half_life_s=args.half_life,
+                          annotated=args.annotated, progress=not args.no_progress)
+    print_summary(outcomes)
+    return 1 if any(o.error for o in outcomes) else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -102,6 +127,13 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fer", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -129,8 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .detection import DetectorSettings
     detector_defaults = DetectorSettings()
     pr = sub.add_parser("predict", help="find and classify the faces in images")
-    pr.add_argument("images", nargs="+")
+    pr.add_argument("images", nargs="+", help="image files, folders (searched recursively for image files) or "
+                    "glob patterns (quoted; ** recurses)")
     pr.add_argument("--json", action="store_true", help="print one JSON list, an entry per image")
+    pr.add_argument("--jsonl", action="store_true", help="stream one JSON line per image as it is done (JSON Lines)")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face crop")
     pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
@@ -139,6 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
     pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     pr.set_defaults(func=_predict)
+
+    vi = sub.add_parser("video", help="analyse recorded videos as the live page would, into a CSV")
+    vi.add_argument("videos", nargs="+", help="video files (anything FFmpeg plays)")
+    vi.add_argument("--csv", required=True, help="output CSV: the live CSV's columns plus source, frame, pts_s, error")
+    vi.add_argument("--annotated", help="also write an H.264 copy with the faces drawn (several inputs: "
+                    "OUT.<input name>.mp4 each)")
+    vi.add_argument("--every", type=_positive_int, default=1, help="analyse every N-th frame (default every frame)")
+    vi.add_argument("--half-life", type=float, default=0.15, help="smoothing half-life in seconds, as on the live "
+                    "page (0: off)")
+    vi.add_argument("--model")
+    vi.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
+                    help="average each face with its mirror image (off by default, as on the live page)")
+    vi.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
+    vi.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    vi.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    vi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    vi.set_defaults(func=_video)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
     ev.add_argument("data", nargs="+", help="folder-per-class root(s)")
