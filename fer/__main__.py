@@ -79,6 +79,24 @@ def _video(args: argparse.Namespace) -> int:
     return 1 if any(o.error for o in outcomes) else 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .batch.output import OutputError
+    from .batch.ray_engine import RayEngineError
+    from .batch.run import print_report, run_batch
+    from .detection import DetectorSettings
+    kwargs = {"model": args.model, "flip": args.flip, "every": args.every, "half_life_s": args.half_life,
+              "detector": DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
+                                           min_size=args.min_size)}
+    try:
+        report = run_batch(args.inputs, args.out, args.engine, args.workers, args.ray_address, kwargs,
+                           progress=not args.no_progress)
+    except (RayEngineError, OutputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_report(report)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     import json
     import time
@@ -190,6 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
     vi.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     vi.add_argument("--no-progress", action="store_true", help="no progress bar")
     vi.set_defaults(func=_video)
+
+    ba = sub.add_parser("batch", help="photos and videos at scale into Parquet, in this process or on a Ray cluster")
+    ba.add_argument("inputs", nargs="+", help="files, folders (recursive: images and videos) or glob patterns")
+    ba.add_argument("--out", required=True, help="output folder of Parquet files (rerunning skips files already in it)")
+    ba.add_argument("--engine", choices=["local", "ray"], default="local")
+    ba.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of `ray start --head`, or 'auto'); "
+                    "default: start Ray on this machine")
+    ba.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per CPU of the cluster)")
+    ba.add_argument("--model")
+    ba.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
+                    help="photos: average each face with its mirror image, as predict does (videos never: as live)")
+    ba.add_argument("--every", type=_positive_int, default=1, help="videos: analyse every N-th frame")
+    ba.add_argument("--half-life", type=float, default=0.15, help="videos: smoothing half-life in seconds")
+    ba.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
+    ba.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    ba.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    ba.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ba.set_defaults(func=_batch)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
     ev.add_argument("data", nargs="+", help="folder-per-class root(s)")
