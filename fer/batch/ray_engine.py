@@ -81,12 +81,12 @@ def start(address: str | None, workers: int | None) -> RayRun:
     return RayRun(workers or max(1, cpus), address or "local", nodes, startup)
 
 
-def run_ray(paths: list[str], out: Path, workers: int, analyser_kwargs: dict[str, Any]) -> None:
+def run_ray(paths: list[str], out: Path, workers: int, analyser_kwargs: dict[str, Any], progress: bool = True) -> None:
     """Read ``paths``, analyse them on ``workers`` actors, write Parquet files into ``out``."""
     import ray.data
     from .analyser import FileAnalyser
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = True
+    ctx.enable_progress_bars = progress
     ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=IO_TASK_CPUS,
                                     override_num_blocks=max(1, min(len(paths), workers * 8)))
     ds = ds.map_batches(FileAnalyser, fn_constructor_kwargs=analyser_kwargs, batch_size=BATCH_FILES,

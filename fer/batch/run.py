@@ -77,7 +77,7 @@ def run_batch(inputs: Sequence[str], out: str | Path, engine: str = "local", wor
         before = output.count_rows(out_dir)
         try:
             if todo:
-                ray_engine.run_ray(todo, out_dir, rr.workers, kwargs)
+                ray_engine.run_ray(todo, out_dir, rr.workers, kwargs, progress)
         finally:
             ray_engine.stop()
         report = BatchReport("ray", rr.workers, rr.address, rr.nodes, len(todo), already,
