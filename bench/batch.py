@@ -178,6 +178,14 @@ def bench_ray(tmp: Path, n_large: int, n_small: int = 16) -> dict:
                                   "wall_large_s": round(times["large"], 1), "ray_init_s": starts}
         print(f"ray {workers} worker(s): {rate:.2f} photos/s (small run {times['small']:.0f} s, large "
               f"{times['large']:.0f} s; ray.init {starts[0]:.0f}/{starts[1]:.0f} s)", flush=True)
+    times = {}
+    for name, folder in (("small", small), ("large", big)):
+        times[name], _ = cli(PY, "-m", "fer", "batch", str(folder), "--out", str(tmp / f"local_{name}"), "--no-progress")
+    local = (n_large - n_small) / (times["large"] - times["small"])
+    res["local"] = {"photos_per_s": round(local, 2), "wall_small_s": round(times["small"], 1),
+                    "wall_large_s": round(times["large"], 1)}
+    print(f"local engine on the same photos: {local:.2f} photos/s (small run {times['small']:.0f} s, "
+          f"large {times['large']:.0f} s)", flush=True)
     res["ray_2w_over_1w"] = round(res["ray_2w"]["photos_per_s"] / res["ray_1w"]["photos_per_s"], 2)
     one = res["ray_1w"]
     res["ray_startup_s"] = round(one["wall_small_s"] - n_small / one["photos_per_s"], 1)
@@ -243,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", type=int, default=600)
     ap.add_argument("--ray-photos", type=int, default=240)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--only-ray", action="store_true", help="only the Ray runs (and the local engine beside them)")
     ap.add_argument("--only-memory", action="store_true", help="only the memory runs below")
     ap.add_argument("--memory-images", type=int, default=0, help="RSS across this many FER2013 train images (0: skip)")
     ap.add_argument("--memory-video-seconds", type=float, default=0.0, help="RSS across a clip this long (0: skip)")
@@ -254,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="fer_bench_batch") as d:
         tmp = Path(d)
         if not a.only_memory:
-            figs["video"] = bench_video(tmp, a.video_seconds, a.repeats)
-            figs["photos"] = bench_photos(tmp, a.photos)
+            if not a.only_ray:
+                figs["video"] = bench_video(tmp, a.video_seconds, a.repeats)
+                figs["photos"] = bench_photos(tmp, a.photos)
             if not a.no_ray:
                 figs["ray"] = bench_ray(tmp, a.ray_photos)
         if a.memory_images or a.memory_video_seconds:

@@ -21,11 +21,12 @@ from .local import BATCH_FILES
 SHIP_EXCLUDES = [".git", ".venv", "**/__pycache__", "tests", "bench", "**/*.keras", "**/checkpoint*", "*.md"]
 #: Seconds to wait for a cluster's address to answer before giving up.
 CONNECT_TIMEOUT_S = 5.0
-#: CPU shares booked with Ray's scheduler. An actor booking a whole CPU on a cluster exactly as big
-#: as the pool left the read tasks unschedulable (Ray Data backpressured them forever, measured with
-#: 2 actors on 2 CPUs), so an actor books a little less and the read and write tasks a little each.
-ACTOR_CPUS = 0.8
-IO_TASK_CPUS = 0.05
+#: CPU shares booked with Ray's scheduler: one CPU per actor (the work), none for the read and write
+#: tasks (file I/O). Booking a share for them starved them beside a pool as big as the cluster:
+#: with 1 CPU per actor Ray Data backpressured the reads forever, with 0.8 per actor and 0.05 per
+#: read/write task they waited 40-60 s each to be scheduled (2 actors on 2 CPUs, machine loaded).
+ACTOR_CPUS = 1.0
+IO_TASK_CPUS = 0.0
 
 
 class RayEngineError(RuntimeError):
@@ -73,8 +74,9 @@ def start(address: str | None, workers: int | None) -> RayRun:
             ray.init(address=address, runtime_env=env, log_to_driver=False, configure_logging=False)
         else:
             ray.init(runtime_env=env, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError) as e:
-        raise RayEngineError(f"could not join the Ray cluster at {address}: {e}") from None
+    except Exception as e:  # noqa: BLE001  (Ray raises bare Exception when its own node fails to start)
+        where = f"join the Ray cluster at {address}" if address else "start Ray on this machine"
+        raise RayEngineError(f"could not {where}: {e}") from None
     startup = time.perf_counter() - t0
     cpus = int(ray.cluster_resources().get("CPU", 1))
     nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
@@ -88,7 +90,7 @@ def run_ray(paths: list[str], out: Path, workers: int, analyser_kwargs: dict[str
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=IO_TASK_CPUS,
-                                    override_num_blocks=max(1, min(len(paths), workers * 8)))
+                                    override_num_blocks=max(1, min(len(paths) // BATCH_FILES, workers * 4)))
     ds = ds.map_batches(FileAnalyser, fn_constructor_kwargs=analyser_kwargs, batch_size=BATCH_FILES,
                         batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=ACTOR_CPUS)
     ds.write_parquet(str(out), ray_remote_args={"num_cpus": IO_TASK_CPUS})
