@@ -94,7 +94,7 @@ class LiveSession:
         t = clock - self._t0
         self.log.add(t, faces)
         with self._lock:
-            if self._last_done is not None and done - self._last_done >= PAUSE_LOG_S:
+            if at is None and self._last_done is not None and done - self._last_done >= PAUSE_LOG_S:  # live only
                 log.warning("live stream %x: no frame processed for %.2f s", id(self), done - self._last_done)
             self._last_done = done
             self._processed += 1
