@@ -1,4 +1,4 @@
-"""The command line: ``python -m fer predict|evaluate|train``."""
+"""The command line: ``python -m fer predict|video|batch|evaluate|train|export``."""
 from __future__ import annotations
 
 import argparse
@@ -48,14 +48,24 @@ def _predict(args: argparse.Namespace) -> int:
     settings = DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
                                 min_size=args.min_size)
     pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip, classes=args.classes)
-    results = []
-    for path in args.images:
+    from .inputs import Skipped, expand_inputs
+    results, skipped, n, failed = [], Skipped(), 0, 0
+    for path in expand_inputs(args.images, skipped=skipped):
         try:
             frame = read_image(path)
             res = pipe.analyse_whole(frame) if args.no_detect else pipe.analyse(frame)
-            results.append({"path": path, "faces": [f.to_dict() for f in res.faces]})
+            r = {"path": path, "faces": [f.to_dict() for f in res.faces]}
         except ImageError as e:
-            results.append({"path": path, "faces": [], "error": str(e)})
+            r = {"path": path, "faces": [], "error": str(e)}
+        n, failed = n + 1, failed + ("error" in r)
+        if args.jsonl:  # streamed: nothing kept, one line per image as soon as it is done
+            print(json.dumps(r), flush=True)
+        else:
+            results.append(r)
+    if skipped.count:
+        print(skipped.message("images"), file=sys.stderr)
+    if args.jsonl:
+        return 1 if n and failed == n else 0
     if args.json:
         print(json.dumps(results, indent=2))
     else:
@@ -233,8 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .detection import DetectorSettings
     detector_defaults = DetectorSettings()
     pr = sub.add_parser("predict", help="find and classify the faces in images")
-    pr.add_argument("images", nargs="+")
+    pr.add_argument("images", nargs="+", help="image files, folders (searched recursively for image files) or "
+                    "glob patterns (quoted; ** recurses)")
     pr.add_argument("--json", action="store_true", help="print one JSON list, an entry per image")
+    pr.add_argument("--jsonl", action="store_true", help="stream one JSON line per image as it is done (JSON Lines)")
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face crop")
     pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
@@ -244,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     _add_classes_option(pr)
     pr.set_defaults(func=_predict)
+
+    from .commands import add_batch_command, add_video_command
+    add_video_command(sub)
+    add_batch_command(sub)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
     ev.add_argument("data", nargs="+", help="folder-per-class root(s)")

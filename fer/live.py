@@ -65,30 +65,36 @@ class LiveSession:
         with self._lock:
             self._new_stream = True
 
-    def process(self, frame_bgr: np.ndarray, pipeline: FramePipeline, dropped: int = 0) -> np.ndarray:
-        """Analyse, track, log and annotate one BGR uint8 frame (drawn in place and returned).
-        ``dropped``: stale frames skipped in favour of this one (counted, not analysed)."""
+    def process(self, frame_bgr: np.ndarray, pipeline: FramePipeline, dropped: int = 0,
+                at: float | None = None, draw: bool = True) -> np.ndarray:
+        """Analyse, track, log and annotate one BGR uint8 frame (drawn in place unless ``draw`` is
+        False, and returned). ``dropped``: stale frames skipped in favour of this one (counted, not
+        analysed). ``at``: the frame's own time in seconds (a recorded video's presentation time),
+        which then drives tracking, smoothing and the full-scan schedule instead of the wall clock,
+        so a file gives the same result however fast the machine decodes it."""
         start = time.monotonic()
+        clock = start if at is None else at
         with self._lock:
             classes = pipeline.classes
             if self._new_stream:
-                self._start_stream(start, classes)
+                self._start_stream(clock, classes)
             self._dropped += dropped
             if self._tracker is None or self._tracker.classes != classes:
                 self._tracker = FaceTracker(classes)
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
-        near, rescan = self._where_to_look(tracker, start)
+        near, rescan = self._where_to_look(tracker, clock)
         faces = pipeline.analyse(frame_bgr, near=near, rescan=rescan).faces
         if near is None or rescan:
-            self._last_full_scan = start
-        faces = tracker.update(faces, start)
-        draw_faces(frame_bgr, faces)
+            self._last_full_scan = clock
+        faces = tracker.update(faces, clock)
+        if draw:
+            draw_faces(frame_bgr, faces)
         done = time.monotonic()
-        t = start - self._t0
+        t = clock - self._t0
         self.log.add(t, faces)
         with self._lock:
-            if self._last_done is not None and done - self._last_done >= PAUSE_LOG_S:
+            if at is None and self._last_done is not None and done - self._last_done >= PAUSE_LOG_S:  # live only
                 log.warning("live stream %x: no frame processed for %.2f s", id(self), done - self._last_done)
             self._last_done = done
             self._processed += 1

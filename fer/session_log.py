@@ -27,6 +27,22 @@ class LogRow:
     label: str
 
 
+def log_rows(time_s: float, faces: list[Face], classes: tuple[str, ...]) -> list[LogRow]:
+    """A frame's faces as log rows (faces without a track id get id 0)."""
+    return [LogRow(round(time_s, 3), f.track_id or 0, tuple(int(v) for v in f.box),
+                   tuple(float(f.probabilities.get(c, 0.0)) for c in classes), f.label) for f in faces]
+
+
+def csv_columns(classes: tuple[str, ...]) -> tuple[str, ...]:
+    """The live CSV's header: time, face id, box, one column per class, label."""
+    return ("time_s", "face_id", "x", "y", "w", "h", *classes, "label")
+
+
+def csv_fields(r: LogRow) -> tuple:
+    """One row's CSV fields, in ``csv_columns`` order (the live download and ``fer video`` share it)."""
+    return (f"{r.time_s:.3f}", r.face_id, *r.box, *(f"{p:.4f}" for p in r.probabilities), r.label)
+
+
 class SessionLog:
     """Thread-safe, bounded record of every face the live pipeline reported."""
 
@@ -37,15 +53,14 @@ class SessionLog:
 
     def add(self, time_s: float, faces: list[Face]) -> None:
         """Record a frame's faces (faces without a track id are logged as id 0)."""
-        rows = [LogRow(round(time_s, 3), f.track_id or 0, tuple(int(v) for v in f.box),
-                       tuple(float(f.probabilities.get(c, 0.0)) for c in self.classes), f.label) for f in faces]
+        rows = log_rows(time_s, faces, self.classes)
         with self._lock:
             self._rows.extend(rows)
 
     @property
     def columns(self) -> tuple[str, ...]:
         """The CSV header: time, face id, box, one column per class, label."""
-        return ("time_s", "face_id", "x", "y", "w", "h", *self.classes, "label")
+        return csv_columns(self.classes)
 
     def clear(self) -> None:
         with self._lock:
@@ -73,5 +88,5 @@ class SessionLog:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(self.columns)
         for r in rows:
-            w.writerow((f"{r.time_s:.3f}", r.face_id, *r.box, *(f"{p:.4f}" for p in r.probabilities), r.label))
+            w.writerow(csv_fields(r))
         return buf.getvalue()

@@ -1,0 +1,95 @@
+"""``FileAnalyser``: the one batch function both engines run.
+
+Its constructor loads the classifier and detector once (per process, or per Ray actor); each call
+maps a batch ``{"path": [...], "bytes": [...]}`` (the columns Ray Data's ``read_binary_files`` gives
+with ``include_paths=True``) to an Arrow table of result rows. Photos go through ``predict``'s path
+(mirror averaging on by default, as there); videos through ``fer video``'s, which is the live page's
+(one pass a face, tracked and smoothed, clocked by each frame's presentation time).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pyarrow as pa
+
+from ..config import STILL_FLIP
+from ..detection import DetectorSettings, FaceDetector
+from ..imageio import ImageError, decode_image
+from ..model import load_classifier
+from ..pipeline import FramePipeline
+from ..video import VIDEO_EXTENSIONS, VideoError, VideoReader, analyse_video
+from .rows import KIND_IMAGE, KIND_VIDEO, RowBuffer
+
+
+def kind_of(path: str) -> str:
+    return KIND_VIDEO if path.lower().endswith(VIDEO_EXTENSIONS) else KIND_IMAGE
+
+
+def _column(batch: Any, name: str) -> list:
+    """A column of a batch as a Python list, whether Ray handed a dict of numpy arrays or Arrow."""
+    col = batch[name]
+    return col.to_pylist() if hasattr(col, "to_pylist") else list(col)
+
+
+class FileAnalyser:
+    """Batch of files (paths + their bytes) -> Arrow table of faces (``rows.result_schema``)."""
+
+    def __init__(self, model: str | None = None, detector: DetectorSettings | None = None,
+                 flip: bool = STILL_FLIP, every: int = 1, half_life_s: float = 0.15, num_threads: int = 1) -> None:
+        # One classifier thread per analyser: the engines get their parallelism from more analysers
+        # (Ray actors), and LiteRT's threads gain little on a single 48x48 face.
+        self.classifier = load_classifier(model, num_threads=num_threads)
+        # The detector is built here, in one place: a --detector choice (fer/detectors) plugs in here.
+        det = FaceDetector(detector)
+        self.photos = FramePipeline(self.classifier, det, flip=flip)
+        self.videos = FramePipeline(self.classifier, det, flip=False)
+        self.every, self.half_life_s = every, half_life_s
+        self.classes = tuple(self.classifier.classes)
+
+    def __call__(self, batch: Mapping[str, Any]) -> pa.Table:
+        out = RowBuffer(self.classes)
+        paths = _column(batch, "path")
+        errors = _column(batch, "read_error") if "read_error" in batch else [None] * len(paths)
+        for path, data, err in zip(paths, _column(batch, "bytes"), errors):
+            if err:
+                out.add(path, kind_of(path), [], error=err)
+            elif kind_of(path) == KIND_VIDEO:
+                self._video(out, path, data)
+            else:
+                self._photo(out, path, data)
+        return out.table()
+
+    def _photo(self, out: RowBuffer, path: str, data: bytes) -> None:
+        try:
+            faces = self.photos.analyse(decode_image(data, name=path)).faces
+        except ImageError as e:
+            out.add(path, KIND_IMAGE, [], error=str(e))
+            return
+        out.add(path, KIND_IMAGE, faces)
+
+    def _video(self, out: RowBuffer, path: str, data: bytes) -> None:
+        try:
+            with VideoReader(data, name=path) as reader:
+                for ff in analyse_video(reader, self.videos, self.every, self.half_life_s):
+                    out.add(path, KIND_VIDEO, ff.faces, frame=ff.index, pts_s=round(ff.pts_s, 6),
+                            ids=[f.track_id or 0 for f in ff.faces])
+        except VideoError as e:
+            out.add(path, KIND_VIDEO, [], error=str(e))
+
+
+def read_batch(paths: list[str]) -> dict[str, list]:
+    """The local engine's stand-in for ``read_binary_files``: the same two columns, plus why a file
+    could not be read (it becomes that file's error row)."""
+    data, errors = [], []
+    for p in paths:
+        try:
+            with open(p, "rb") as fh:
+                data.append(fh.read())
+            errors.append(None)
+        except FileNotFoundError:
+            data.append(b"")
+            errors.append(f"{p}: no such file")
+        except OSError as e:
+            data.append(b"")
+            errors.append(f"{p}: could not be read ({e.strerror or type(e).__name__})")
+    return {"path": paths, "bytes": data, "read_error": errors}

@@ -1,0 +1,89 @@
+"""The ``video`` and ``batch`` subcommands: their options and the few lines that hand them to
+``fer.video_run`` and ``fer.batch.run`` (kept out of ``__main__`` so each command has one home)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import STILL_FLIP
+from .detection import DetectorSettings
+
+
+def _positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {n}")
+    return n
+
+
+def add_video_command(sub) -> None:
+    detector_defaults = DetectorSettings()
+    vi = sub.add_parser("video", help="analyse recorded videos as the live page would, into a CSV")
+    vi.add_argument("videos", nargs="+", help="video files (anything FFmpeg plays)")
+    vi.add_argument("--csv", required=True, help="output CSV: the live CSV's columns plus source, frame, pts_s, error")
+    vi.add_argument("--annotated", help="also write an H.264 copy with the faces drawn (several inputs: "
+                    "OUT.<input name>.mp4 each)")
+    vi.add_argument("--every", type=_positive_int, default=1, help="analyse every N-th frame (default every frame)")
+    vi.add_argument("--half-life", type=float, default=0.15, help="smoothing half-life in seconds, as on the live "
+                    "page (0: off)")
+    vi.add_argument("--model")
+    vi.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
+                    help="average each face with its mirror image (off by default, as on the live page)")
+    vi.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
+    vi.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    vi.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    vi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    vi.set_defaults(func=_video)
+
+
+def add_batch_command(sub) -> None:
+    detector_defaults = DetectorSettings()
+    ba = sub.add_parser("batch", help="photos and videos at scale into Parquet, in this process or on a Ray cluster")
+    ba.add_argument("inputs", nargs="+", help="files, folders (recursive: images and videos) or glob patterns")
+    ba.add_argument("--out", required=True, help="output folder of Parquet files (rerunning skips files already in it)")
+    ba.add_argument("--engine", choices=["local", "ray"], default="local")
+    ba.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of `ray start --head`, or 'auto'); "
+                    "default: start Ray on this machine")
+    ba.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per CPU of the cluster)")
+    ba.add_argument("--model")
+    ba.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
+                    help="photos: average each face with its mirror image, as predict does (videos never: as live)")
+    ba.add_argument("--every", type=_positive_int, default=1, help="videos: analyse every N-th frame")
+    ba.add_argument("--half-life", type=float, default=0.15, help="videos: smoothing half-life in seconds")
+    ba.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
+    ba.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    ba.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    ba.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ba.set_defaults(func=_batch)
+
+
+def _video(args: argparse.Namespace) -> int:
+    from .detection import FaceDetector
+    from .model import load_classifier
+    from .pipeline import FramePipeline
+    from .video_run import print_summary, run_videos
+    # The detector is built here, in one place: a --detector choice (fer/detectors) plugs in here.
+    detector = FaceDetector(DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
+                                             min_size=args.min_size))
+    pipe = FramePipeline(load_classifier(args.model), detector, flip=args.flip)
+    outcomes = run_videos(args.videos, pipe, args.csv, every=args.every, half_life_s=args.half_life,
+                          annotated=args.annotated, progress=not args.no_progress)
+    print_summary(outcomes)
+    return 1 if any(o.error for o in outcomes) else 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batch.output import OutputError
+    from .batch.ray_engine import RayEngineError
+    from .batch.run import print_report, run_batch
+    kwargs = {"model": args.model, "flip": args.flip, "every": args.every, "half_life_s": args.half_life,
+              "detector": DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
+                                           min_size=args.min_size)}
+    try:
+        report = run_batch(args.inputs, args.out, args.engine, args.workers, args.ray_address, kwargs,
+                           progress=not args.no_progress)
+    except (RayEngineError, OutputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print_report(report)
+    return 0

@@ -1,0 +1,116 @@
+"""``python -m fer batch``: the local engine gives predict's results and the video path's, skips on a
+rerun what the output holds; the Ray engine on a real two-node cluster (loopback, started here)
+gives exactly the same table; a cluster address with nothing behind it fails in seconds."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fer.batch.output import read_results
+
+from fer_samples import stratified_sample
+from video_clips import one_face_clip
+
+HERE = Path(__file__).parent
+SORT = [("path", "ascending"), ("frame", "ascending"), ("face_id", "ascending")]
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fer", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def report_of(r: subprocess.CompletedProcess) -> dict:
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, fer_root):
+    """Real faces: 14 FER2013 test photos in two folders, a one-face clip, a broken video, a text file."""
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "photos" / "more").mkdir(parents=True)
+    for i, (p, _) in enumerate(stratified_sample(fer_root / "test", 2, seed=5)):
+        shutil.copy(p, root / "photos" / ("more" if i % 2 else "") / p.name)
+    one_face_clip(fer_root, root / "clip.mp4", seconds=2.0)
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 but nothing after")
+    (root / "readme.txt").write_text("not an input")
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_out(inputs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "results"
+    r = run_cli("batch", str(inputs), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_local_batch_holds_predicts_faces_and_the_video_paths_rows(inputs, local_out):
+    out, r = local_out
+    rep = report_of(r)
+    assert (rep["engine"], rep["workers"], rep["files"]) == ("local", 1, 16)
+    assert "skipped 1 file(s) that are not images or videos" in r.stderr
+    t = read_results(out)
+    rows = t.to_pylist()
+    assert {x["path"] for x in rows} == {str(p) for p in inputs.rglob("*") if p.suffix in (".jpg", ".mp4")}
+    photos = sorted(str(p) for p in (inputs / "photos").rglob("*.jpg"))
+    pred = {x["path"]: x["faces"] for x in json.loads(run_cli("predict", *photos, "--json").stdout)}
+    for path in photos:
+        mine = sorted((x for x in rows if x["path"] == path and x["face_id"] is not None), key=lambda x: x["face_id"])
+        assert [[x[k] for k in "xywh"] for x in mine] == [f["box"] for f in pred[path]]
+        assert [x["label"] for x in mine] == [f["label"] for f in pred[path]]
+        for x, f in zip(mine, pred[path]):
+            assert all(abs(x[c] - v) < 1e-6 for c, v in f["probabilities"].items())
+    video = [x for x in rows if x["path"] == str(inputs / "clip.mp4")]
+    assert [x["frame"] for x in video] == list(range(60)) and {x["face_id"] for x in video} == {1}
+    (broken,) = [x for x in rows if x["path"] == str(inputs / "broken.mp4")]
+    assert "not a playable video" in broken["error"] and broken["face_id"] is None
+
+
+def test_a_rerun_skips_the_files_already_in_the_output(inputs, local_out):
+    out, _ = local_out
+    before = read_results(out).num_rows
+    r = run_cli("batch", str(inputs), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rep = report_of(r)
+    assert (rep["files"], rep["skipped_done"], rep["rows"]) == (0, 16, 0)
+    assert read_results(out).num_rows == before
+
+
+def test_ray_on_a_two_node_loopback_cluster_gives_the_local_engines_results(inputs, local_out, tmp_path):
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip (util-linux, iproute2) for a loopback-only network namespace")
+    out = tmp_path / "ray_results"
+    cmd = ["unshare", "--net", sys.executable, str(HERE / "ray_cluster.py"), "--",
+           sys.executable, "-m", "fer", "batch", str(inputs), "--out", str(out), "--engine", "ray",
+           "--ray-address", "{address}", "--workers", "2", "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0 and "unshare failed" in r.stderr:
+        pytest.skip(f"no network namespace here (needs root): {r.stderr.strip()[-200:]}")
+    assert r.returncode == 0, r.stderr[-4000:]
+    rep = report_of(r)
+    assert (rep["engine"], rep["workers"], rep["nodes"], rep["files"]) == ("ray", 2, 2, 16)
+    assert rep["address"].startswith("127.0.0.1:")
+    ray_t = read_results(out).sort_by(SORT)
+    local_t = read_results(local_out[0]).sort_by(SORT)
+    assert ray_t.schema.equals(local_t.schema)
+    assert ray_t.to_pylist() == local_t.to_pylist()
+
+
+def test_a_ray_address_with_nothing_behind_it_fails_clearly_and_quickly(inputs, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free: nothing listens once closed
+    t0 = time.monotonic()
+    r = run_cli("batch", str(inputs / "photos"), "--out", str(tmp_path / "o"), "--engine", "ray",
+                "--ray-address", f"127.0.0.1:{port}", timeout=120)
+    assert r.returncode == 2
+    assert f"no Ray cluster answers at 127.0.0.1:{port} (connection refused)" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert time.monotonic() - t0 < 60

@@ -1,0 +1,83 @@
+"""``python -m fer video`` on a clip built from a real face: a row per analysed frame with the live
+CSV's columns, one stable track, an annotated copy with every frame, clear errors for broken files."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import av
+import pytest
+
+from fer.compose import Box, iou
+from fer.session_log import SessionLog
+
+from video_clips import FPS, one_face_clip
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fer", *args, "--no-progress"], capture_output=True, text=True,
+                          timeout=600)
+
+
+def read_rows(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, fer_root):
+    path = tmp_path_factory.mktemp("clip") / "one_face.mp4"
+    return path, one_face_clip(fer_root, path)
+
+
+def test_video_gives_a_row_per_frame_one_stable_track_and_a_full_annotated_copy(clip, tmp_path):
+    path, truth = clip
+    out, ann = tmp_path / "out.csv", tmp_path / "annotated.mp4"
+    r = run_cli("video", str(path), "--csv", str(out), "--annotated", str(ann))
+    assert r.returncode == 0, r.stderr
+    with open(out) as fh:
+        header = next(csv.reader(fh))
+    assert header == ["source", "frame", "pts_s", *SessionLog().columns, "error"]
+    rows = read_rows(out)
+    assert [int(x["frame"]) for x in rows] == list(range(len(truth)))  # one face, every frame
+    assert {x["face_id"] for x in rows} == {"1"}
+    assert all(abs(float(x["pts_s"]) - int(x["frame"]) / FPS) < 1e-3 for x in rows)
+    hits = [iou(Box(*(int(x[k]) for k in "xywh")), truth[int(x["frame"])]) for x in rows]
+    assert sum(h >= 0.5 for h in hits) >= 0.95 * len(truth), sorted(hits)[:5]
+    assert all(x["error"] == "" and x["label"] for x in rows)
+    assert "track   1:     90 frames" in r.stdout
+    with av.open(str(ann)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and (s.codec_context.width, s.codec_context.height) == (640, 480)
+        assert sum(1 for _ in c.decode(s)) == len(truth)
+
+
+def test_every_third_frame_is_analysed_with_the_same_track(clip, tmp_path):
+    path, truth = clip
+    out = tmp_path / "out.csv"
+    r = run_cli("video", str(path), "--csv", str(out), "--every", "3", "--half-life", "0")
+    assert r.returncode == 0, r.stderr
+    rows = read_rows(out)
+    assert [int(x["frame"]) for x in rows] == list(range(0, len(truth), 3))
+    assert {x["face_id"] for x in rows} == {"1"}
+
+
+def test_a_broken_video_gets_an_error_row_and_the_next_file_still_runs(clip, tmp_path):
+    path, truth = clip
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    out = tmp_path / "out.csv"
+    r = run_cli("video", str(text), str(cut), str(path), "--csv", str(out))
+    assert r.returncode == 1
+    rows = read_rows(out)
+    errors = {x["source"]: x["error"] for x in rows if x["error"]}
+    assert set(errors) == {str(text), str(cut)}
+    assert "not a playable video" in errors[str(text)]
+    assert sum(x["source"] == str(path) for x in rows) == len(truth)
+    for msg in errors.values():
+        assert "Errno" not in msg and not any(ch.isdigit() for ch in msg.split(":", 1)[1].split("frame")[0])
+    assert "Traceback" not in r.stderr and f"error: {text}" in r.stderr
+    assert "FAILED" in r.stdout and "track   1:     90 frames" in r.stdout
