@@ -63,6 +63,54 @@ class Row:
     negotiated: list[dict] = field(default_factory=list)
     longest_stall_s: float = 0.0
     server_pauses_s: list[float] = field(default_factory=list)
+    #: with --py-spy: share of the server's on-CPU samples by where they were (see py_spy_shares)
+    py_spy: dict | None = None
+
+
+#: py-spy stack substrings -> where the time goes; the first match wins (innermost-first order is
+#: not needed: each names a distinct layer).
+SPY_BUCKETS = [
+    ("decode", ("TimedDecoder.decode", "decoder_worker")),
+    ("encode", ("TimedEncoder.encode", "_encode_frame")),
+    ("pipeline", ("LiveSession.process", "process (fer/live.py)")),
+    ("convert", ("to_ndarray", "from_ndarray")),
+    ("page script", ("pages/live.py", "live_panel", "render_panel", "script_runner", "exec_func_with_error_handling")),
+    ("streamlit server", ("tornado", "websocket", "forward_msg", "app_session", "runtime.py")),
+    ("rtp/srtp/ice", ("aioice", "rtcrtp", "rtcdtls", "rtcsctp", "pylibsrtp", "jitterbuffer", "rtp.py", "rtcicetransport")),
+    ("relay/tracks", ("relay", "process.py", "mediastreams", "streamlit_webrtc")),
+]
+
+#: Leaf frames that are waits, not work.
+SPY_IDLE = ("select", "wait (", "Condition.wait", "sleep", "Queue.get", "polling_path_watcher.py:90", "_worker (")
+
+
+def start_py_spy(pid: int, seconds: float, out: Path):
+    """Sample the server's threads (on-CPU only) for ``seconds`` into a collapsed-stack file."""
+    cmd = ["py-spy", "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
+           "--format", "raw", "--nonblocking", "--threads", "--output", str(out)]
+    exe = Path(sys.executable).with_name("py-spy")
+    cmd[0] = str(exe) if exe.exists() else "py-spy"
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
+
+
+def py_spy_shares(spy) -> dict:
+    proc, out = spy
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    counts: dict[str, int] = {}
+    for line in out.read_text(errors="replace").splitlines() if out.exists() else []:
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        leaf = stack.rsplit(";", 1)[-1]
+        if any(k in leaf for k in SPY_IDLE):  # py-spy's idle detection misses some waits
+            continue
+        bucket = next((b for b, keys in SPY_BUCKETS if any(k in stack for k in keys)), "other")
+        counts[bucket] = counts.get(bucket, 0) + int(n)
+    total = sum(counts.values()) or 1
+    return {k: round(100 * v / total, 1) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
 def old_code(ref: str, out: Path) -> Path:
@@ -74,7 +122,7 @@ def old_code(ref: str, out: Path) -> Path:
 
 
 def run_one(playwright, footage: real_footage.Footage, config: str, n: int, seconds: float, warm_s: float,
-            old_dir: Path | None, tmp: Path) -> Row:
+            old_dir: Path | None, tmp: Path, py_spy: Path | None = None) -> Row:
     env = dict(CONFIGS[config])
     profile_path = None
     if config != "old":
@@ -100,6 +148,7 @@ def run_one(playwright, footage: real_footage.Footage, config: str, n: int, seco
                 latency_probe.take(s.frame)  # drop the warm-up's samples
             a_cpu, a_t = support.group_cpu_s(url.pgid), time.monotonic()
             a_prof = stream_profile.read_snapshot(profile_path) if profile_path else None
+            spy = start_py_spy(url.proc.pid, seconds, py_spy / f"spy-{config}-{n}.txt") if py_spy else None
             drive.watch_sessions(sessions, seconds)
             b_cpu, b_t = support.group_cpu_s(url.pgid), time.monotonic()
             b_prof = stream_profile.read_snapshot(profile_path) if profile_path else None
@@ -122,16 +171,20 @@ def run_one(playwright, footage: real_footage.Footage, config: str, n: int, seco
             log = url.log()
     finally:
         browser.close()
+    where = py_spy_shares(spy) if spy else None
     fps = [x["counted_fps"] for x in summaries]
     processed_s = sum(fps) * (b_t - a_t)
     split = asdict(stream_profile.split(a_prof, b_prof)) if a_prof and b_prof else None
     return Row(config, n, fps, [x["returned_fps"] for x in summaries], round((b_cpu - a_cpu) / (b_t - a_t), 2),
                round((b_cpu - a_cpu) * 1e3 / max(1.0, processed_s), 1), split,
                asdict(latency_probe.summarise(raw, footage.frames, real_footage.FPS)), negotiated,
-               max(x["longest_stall_s"] for x in summaries), drive.server_pauses_s(log))
+               max(x["longest_stall_s"] for x in summaries), drive.server_pauses_s(log), where)
 
 
 def print_table(rows: list[Row]) -> None:
+    for r in rows:
+        if r.py_spy:
+            print(f"py-spy, {r.config}, {r.sessions} session(s): share of server samples: {r.py_spy}")
     print("\nconfig | sessions | processed fps each | returned fps each | server cores | CPU ms/frame "
           "| decode | convert | pipeline | encode | rest | latency median / p90 ms | codec in/out (browser)")
     for r in rows:
@@ -152,6 +205,8 @@ def main() -> None:
     ap.add_argument("--warm", type=float, default=8.0, help="seconds streamed before watching")
     ap.add_argument("--old-ref", default=OLD_REF)
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--py-spy", type=Path, metavar="DIR",
+                    help="also sample the server with py-spy (where 'rest' goes), keeping the stacks in DIR")
     args = ap.parse_args()
     if not support.in_loopback_only_netns():
         try:
@@ -162,6 +217,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="fer-capacity-") as tmp_s:
         tmp = Path(tmp_s)
+        if args.py_spy:
+            args.py_spy.mkdir(parents=True, exist_ok=True)
         footage = real_footage.build(tmp / "footage.y4m")
         print(f"footage: {footage.frames} frames ({', '.join(footage.clips)}), 640x480 at 30 fps", flush=True)
         old_dir = old_code(args.old_ref, tmp / "old") if "old" in args.configs else None
@@ -170,7 +227,7 @@ def main() -> None:
             # hits them alike.
             for n in args.sessions:
                 for config in args.configs:
-                    rows.append(run_one(p, footage, config, n, args.seconds, args.warm, old_dir, tmp))
+                    rows.append(run_one(p, footage, config, n, args.seconds, args.warm, old_dir, tmp, args.py_spy))
                     print(json.dumps(asdict(rows[-1])), flush=True)
     print_table(rows)
     if args.json:
