@@ -25,7 +25,7 @@ def real_frames() -> list[np.ndarray]:
         clip = real_footage.clip_paths()[0]
     except FileNotFoundError as e:
         pytest.skip(str(e))
-    return [f.copy() for f in real_footage._clip_at_30fps(clip)[:40]]
+    return [f.copy() for f in real_footage.clip_frames(clip)[:40]]
 
 
 KNOWN = [0, 1, 2, 241, 1000, 2730, 4095]

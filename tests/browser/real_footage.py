@@ -47,7 +47,8 @@ def _letterbox(img: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clip_at_30fps(path: Path) -> list[np.ndarray]:
+def clip_frames(path: Path) -> list[np.ndarray]:
+    """A clip letterboxed to 640x480 and shown at 30 fps (source frames repeated at their own timing)."""
     import av
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
@@ -63,7 +64,7 @@ def build(out: Path, root: Path | None = None, clips: int | None = None) -> Foot
     clips = clip_paths(root)[:clips]
     video = []
     for clip in clips:
-        video.extend(f.copy() for f in _clip_at_30fps(clip))
+        video.extend(f.copy() for f in clip_frames(clip))
     for i, img in enumerate(video):
         frame_code.stamp(img, i)
     fake_camera.write_y4m(out, video)

@@ -39,7 +39,7 @@ def session(footage, chromium_ok):
     """(negotiated stats, latency samples, JS reading of a known frame, server log)."""
     from playwright.sync_api import sync_playwright
     env = {"FER_CAMERA": f"{CAMERA[0]}x{CAMERA[1]}@30"}
-    known = frame_code.stamp(real_footage._clip_at_30fps(real_footage.clip_paths()[0])[7].copy(), 3001)
+    known = frame_code.stamp(real_footage.clip_frames(real_footage.clip_paths()[0])[7].copy(), 3001)
     png = base64.b64encode(cv2.imencode(".png", known)[1].tobytes()).decode()
     with sync_playwright() as p, support.streamlit_server(env=env) as url:
         browser = support.launch_chromium(p, footage.y4m)
