@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui import replica
 from ui.sidebar import render_sidebar
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +31,7 @@ def log_warnings_to_stderr() -> None:
 log_warnings_to_stderr()
 rtc.configure_from_env()
 st.set_page_config(page_title="Facial expressions", page_icon=":performing_arts:", layout="wide")
+replica.notice_if_moved()
 
 PAGES = [
     ("pages/live.py", "Live", ":material/videocam:"),

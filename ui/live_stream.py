@@ -6,6 +6,8 @@ the newest frame to BGR, hands it to the engine, and converts the annotated resu
 from __future__ import annotations
 
 import logging
+import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from fer.live import LiveSession
 from fer.pipeline import FramePipeline
 
 from . import rtc
+from .stream_profile import PROFILE
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,10 @@ def make_frame_callback(state: LiveState):
         if pipeline is None:  # the model is still loading: show the camera as it is
             return [frame]
         try:
-            out = state.session.process(frame.to_ndarray(format="bgr24"), pipeline, dropped=len(frames) - 1)
+            with PROFILE.stage("convert"):
+                bgr = frame.to_ndarray(format="bgr24")
+            with PROFILE.stage("pipeline"):
+                out = state.session.process(bgr, pipeline, dropped=len(frames) - 1)
         except Exception as e:  # keep the stream alive; the page shows the message
             message = f"Processing a frame failed: {type(e).__name__}: {e}"
             if message != state.error:  # once per distinct failure, not 30 times a second
@@ -60,7 +66,9 @@ def make_frame_callback(state: LiveState):
             state.error = message
             return [frame]
         state.error = None
-        return [av.VideoFrame.from_ndarray(out, format="bgr24")]
+        PROFILE.frame_processed()
+        with PROFILE.stage("convert"):
+            return [av.VideoFrame.from_ndarray(out, format="bgr24")]
     return on_frames
 
 
@@ -86,13 +94,24 @@ def release_streamer(key: str) -> None:
         _reset_context(ctx)
 
 
+def camera_constraints() -> dict:
+    """What the page asks of the camera: ``FER_CAMERA`` as WIDTHxHEIGHT@FPS, default 640x480@30.
+    Every server stage's cost grows with the pixels (decode, convert, the face scan, encode)."""
+    raw = os.environ.get("FER_CAMERA", "640x480@30")
+    m = re.fullmatch(r"(\d+)x(\d+)@(\d+)", raw)
+    if not m or not (160 <= int(m.group(1)) <= 1920 and 120 <= int(m.group(2)) <= 1080 and 1 <= int(m.group(3)) <= 60):
+        raise rtc.ConfigError(f"FER_CAMERA must look like 640x480@30 (160-1920 x 120-1080 @ 1-60), not {raw!r}")
+    w, h, fps = (int(g) for g in m.groups())
+    return {"width": w, "height": h, "frameRate": fps}
+
+
 def camera_streamer(state: LiveState) -> WebRtcStreamerContext:
     """The webcam, sent to the server and returned annotated."""
     _avoid_stale_context_race(CAMERA_KEY)
     rtc.use_latest_frame_relay()
     return webrtc_streamer(
         key=CAMERA_KEY, mode=WebRtcMode.SENDRECV, rtc_configuration=rtc.rtc_configuration(),
-        media_stream_constraints={"video": {"width": 640, "height": 480, "frameRate": 30}, "audio": False},
+        media_stream_constraints={"video": camera_constraints(), "audio": False},
         queued_video_frames_callback=make_frame_callback(state), on_video_ended=state.session.end_stream,
         async_processing=True)
 

@@ -89,9 +89,13 @@ def enable_loopback_ice() -> None:
 
 
 def configure_from_env() -> None:
-    """Apply the environment's switches (called once at app start-up)."""
+    """Apply the environment's switches (called once at app start-up): loopback ICE, the codec
+    choice and settings (ui/codecs.py), the CPU profile file (ui/stream_profile.py)."""
+    from . import codecs, stream_profile
     if loopback_only_requested():
         enable_loopback_ice()
+    codecs.install()
+    stream_profile.start_writer_from_env()
 
 
 class LatestFrameRelay(MediaRelay):

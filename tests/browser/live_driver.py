@@ -36,6 +36,44 @@ INIT_SCRIPT = r"""
     }
     return out;
   };
+  // What the session actually negotiated, from the browser's own stats: codec and frame size each way.
+  fer.negotiated = async () => {
+    const out = {};
+    for (const pc of fer.pcs) {
+      if (pc.connectionState === 'closed') continue;
+      const reports = await pc.getStats(), byId = {};
+      reports.forEach(r => { byId[r.id] = r; });
+      reports.forEach(r => {
+        if ((r.type === 'inbound-rtp' || r.type === 'outbound-rtp') && r.kind === 'video') {
+          const codec = byId[r.codecId] || {};
+          out[r.type === 'inbound-rtp' ? 'inbound' : 'outbound'] = {
+            mimeType: codec.mimeType || null, sdpFmtpLine: codec.sdpFmtpLine || null,
+            frameWidth: r.frameWidth || null, frameHeight: r.frameHeight || null,
+            framesPerSecond: r.framesPerSecond || null,
+            implementation: r.encoderImplementation || r.decoderImplementation || null};
+        }
+      });
+    }
+    return out;
+  };
+  // The camera stream the page got, kept in a hidden <video>: the "local preview" that the returned
+  // video's frame code is compared with (frame_code.py).
+  const md = navigator.mediaDevices;
+  if (md && md.getUserMedia) {
+    const gum = md.getUserMedia.bind(md);
+    md.getUserMedia = async (c) => {
+      const stream = await gum(c);
+      if (stream.getVideoTracks().length) {
+        const v = document.createElement('video');
+        v.muted = true; v.autoplay = true; v.playsInline = true; v.srcObject = stream; v.__ferLocal = true;
+        v.style.cssText = 'position:fixed;left:-10000px;width:64px;height:48px';
+        (document.body || document.documentElement).appendChild(v);
+        v.play().catch(() => {});
+        fer.local = v;
+      }
+      return stream;
+    };
+  }
   window.addEventListener('click', e => {  // window: the iframe's first document is replaced, its window is not
     const b = e.target && e.target.closest && e.target.closest('button');
     if (b && /start/i.test(b.textContent || '') && fer.start === null) fer.start = performance.now();
@@ -87,7 +125,7 @@ INIT_SCRIPT = r"""
     if (fer.pcs.length) fer.stats().then(s => { if (s.framesDecoded) fer.track('decoded', s.framesDecoded); });
   }, 500);
   setInterval(() => document.querySelectorAll('video').forEach(v => {
-    if (!v.__ferWatched) { v.__ferWatched = true; watch(v); }
+    if (!v.__ferWatched && !v.__ferLocal) { v.__ferWatched = true; watch(v); }
   }), 100);
 })();
 """
@@ -144,6 +182,12 @@ def press(frame, name: str) -> None:
 
 def stats(frame) -> dict:
     return frame.evaluate("window.__fer.stats()")
+
+
+def negotiated(frame) -> dict:
+    """{"inbound": {...}, "outbound": {...}}: the codec (mimeType, sdpFmtpLine), frame size, fps and
+    codec implementation of the video each way, as the browser's getStats() reports them."""
+    return frame.evaluate("window.__fer.negotiated()")
 
 
 def annotation(frame) -> dict:

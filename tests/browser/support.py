@@ -115,9 +115,11 @@ class StreamlitServer(str):
 
 @contextlib.contextmanager
 def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | None = None,
-                     timeout: float = 120.0, log_path: Path | None = None) -> Iterator[StreamlitServer]:
-    """Run ``streamlit run app`` (headless, own process group, FER_ICE_LOOPBACK=1) from the repo root;
-    yield its base URL once it answers; kill the whole process group on exit."""
+                     timeout: float = 120.0, log_path: Path | None = None,
+                     cwd: Path | None = None) -> Iterator[StreamlitServer]:
+    """Run ``streamlit run app`` (headless, own process group, FER_ICE_LOOPBACK=1) from the repo root
+    (or ``cwd``, e.g. an older copy of the code); yield its base URL once it answers; kill the whole
+    process group on exit."""
     port = port or free_port()
     if log_path is None:
         import tempfile
@@ -126,7 +128,7 @@ def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | N
            f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
            "--server.fileWatcherType=none", "--server.runOnSave=false"]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=_server_env(env), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=cwd or REPO_ROOT, env=_server_env(env), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     url = StreamlitServer(f"http://127.0.0.1:{port}")
     url.proc, url.log_path, url.pgid = proc, log_path, proc.pid
@@ -215,6 +217,19 @@ def group_rss_mb(pgid: int) -> float:
             continue
         total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
     return total_kb / 1024
+
+
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds used so far by the live processes of group ``pgid``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_group_members(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
 
 
 def group_file_mappings(pgid: int, suffix: str) -> int:
