@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer.detection import DetectorSettings, FaceDetector
+from fer.detectors import DetectorSettings, make_detector
 from fer.model import Classifier, ModelInfo, list_models, load_classifier
 from fer.pipeline import FramePipeline
 
@@ -21,8 +21,8 @@ def get_classifier(model_name: str | None) -> Classifier:
 @st.cache_resource(show_spinner=False, max_entries=32)  # every slider position is a new entry
 def get_pipeline(model_name: str | None, detector: DetectorSettings, flip: bool = False) -> FramePipeline:
     """The frame pipeline for these settings, shared by every session: one instance per settings means
-    one shared classifier and detector settings (each thread gets its own copy of the Haar cascade)."""
-    return FramePipeline(get_classifier(model_name), FaceDetector(detector), flip=flip)
+    one shared classifier and detector settings (each thread gets its own copy of the detector)."""
+    return FramePipeline(get_classifier(model_name), make_detector(detector), flip=flip)
 
 
 @st.cache_data(ttl=30)
