@@ -49,7 +49,7 @@ class DetectorSettings:
     min_neighbors: int = 1
     min_size: int = 48
     detect_face_px: int = 24
-    tilts: tuple[float, ...] = (-25.0, 25.0)
+    tilts: tuple[float, ...] = (-20.0, 20.0, -40.0, 40.0)
     profiles: bool = True
     border: float = 0.25
     name: str = "haar"

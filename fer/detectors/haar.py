@@ -100,7 +100,7 @@ class FaceDetector:
         """Every face in the frame, through every view. ``skip``: faces already accounted for (a
         video's followed faces, just re-found by ``detect_near``), painted flat, so that only other
         faces are looked for."""
-        return self._detect(_gray(gray, "detect"), skip, self.views)
+        return self._remembered(self._detect(_gray(gray, "detect"), skip, self.views))
 
     def detect_scored(self, gray: np.ndarray) -> list[Detection]:
         """``detect`` as ``Detection`` s; Haar has no calibrated score, so each score is None."""
@@ -113,9 +113,10 @@ class FaceDetector:
         if len(self.views) > 1:
             views.append(self.views[1 + self._turn % (len(self.views) - 1)])
             self._turn += 1
-        return self._detect(_gray(gray, "rescan"), skip, views)
+        return self._remembered(self._detect(_gray(gray, "rescan"), skip, views))
 
-    def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View]) -> list[Box]:
+    def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View]) -> list[tuple[Box, View]]:
+        """(box, the view that found it) for every face through ``views``, in the order found."""
         found: list[tuple[Box, View]] = []
         f = self.shrink_factor()
         small = gray if f == 1.0 else cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
@@ -125,8 +126,7 @@ class FaceDetector:
                 if all(overlap(box, k) < 0.5 for k in known):
                     found.append((box, view))
                     known.append(box)
-        self._remember(found)
-        return largest_first([b for b, _ in found])
+        return found
 
     def _scan_view(self, small: np.ndarray, f: float, frame_shape: tuple[int, int], view: View,
                    known: list[Box]) -> list[Box]:
@@ -197,21 +197,47 @@ class FaceDetector:
                 continue
             first = self._view_of.get(b, UPRIGHT)
             hit = None
-            for view in [first, *(v for v in self.views if v != first)]:
-                box = self._refind(gray[y0:y1, x0:x1], b, x0, y0, view)
+            for view in self._near_views(first):
+                box = self._refind(gray[y0:y1, x0:x1], b, x0, y0, view, strict=view != first)
                 if box is not None:
                     hit = (clipped(box, w, h) or b, view)
                     break
+            if hit is None:  # the full scan's views over this neighbourhood alone
+                hit = self._search_region(gray, b, x0, y0, x1, y1)
             if hit is None and hold:
                 hit = (b, first)
             if hit is not None and all(overlap(hit[0], other) < 0.5 for other, _ in found):  # two found one face
                 found.append(hit)
-        self._remember(found)
-        return largest_first([b for b, _ in found])
+        return self._remembered(found)
 
-    def _refind(self, roi: np.ndarray, b: Box, x0: int, y0: int, view: View) -> Box | None:
+    def _search_region(self, gray: np.ndarray, b: Box, x0: int, y0: int, x1: int, y1: int
+                       ) -> tuple[Box, View] | None:
+        """The face nearest ``b`` that a full scan of every frontal view finds in the frame region
+        (x0, y0)-(x1, y1), of about ``b``'s size: the fallback when the quick near-search misses (a
+        head tilting further than the next tilt step). The region is a few face sides wide, so this
+        costs a fraction of a full scan."""
+        views = [v for v in self.views if v.cascade == "frontal"]
+        hits = [(Box(r.x + x0, r.y + y0, r.w, r.h), v) for r, v in self._detect(gray[y0:y1, x0:x1], (), views)]
+        side = max(b.w, b.h)
+        hits = [(r, v) for r, v in hits if 0.6 * side <= r.w <= 1.6 * side]
+        if not hits:
+            return None
+        cx, cy = b.x + b.w / 2, b.y + b.h / 2
+        return min(hits, key=lambda h: (h[0].x + h[0].w / 2 - cx) ** 2 + (h[0].y + h[0].h / 2 - cy) ** 2)
+
+    def _near_views(self, first: View) -> list[View]:
+        """The views a near-search tries, in order: the one the face was last found in, then the
+        frontal views of the neighbouring tilts (a head turns a little between frames; trying every
+        view would cost more and pick up more clutter)."""
+        frontal = sorted((v for v in self.views if v.cascade == "frontal"), key=lambda v: v.angle)
+        if first not in frontal:
+            return [first, UPRIGHT]
+        k = frontal.index(first)
+        return [first, *frontal[max(0, k - 1):k], *frontal[k + 1:k + 2]]
+
+    def _refind(self, roi: np.ndarray, b: Box, x0: int, y0: int, view: View, strict: bool = False) -> Box | None:
         """The detection through ``view`` in ``roi`` (whose top-left is frame pixel x0, y0) nearest
-        to box ``b``."""
+        to box ``b``. ``strict``: a view the face was not last seen in needs TILTED_MIN_NEIGHBORS."""
         s = self.settings
         side = max(b.w, b.h)
         f = min(1.0, NEAR_FACE_PX / side)
@@ -220,7 +246,8 @@ class FaceDetector:
         lo = max(CASCADE_WINDOW, int(side * f * NEAR_SIZE_RANGE[0]))
         hi = max(lo + 1, int(side * f * NEAR_SIZE_RANGE[1]))
         hits = self._cascades[view.cascade].detectMultiScale(
-            warped, scaleFactor=NEAR_SCALE_FACTOR, minNeighbors=min(s.min_neighbors, NEAR_MIN_NEIGHBORS),
+            warped, scaleFactor=NEAR_SCALE_FACTOR,
+            minNeighbors=TILTED_MIN_NEIGHBORS if strict else min(s.min_neighbors, NEAR_MIN_NEIGHBORS),
             minSize=(lo, lo), maxSize=(hi, hi))
         if not len(hits):
             return None
@@ -229,11 +256,12 @@ class FaceDetector:
         near = min(boxes, key=lambda r: (r.x + r.w / 2 - cx) ** 2 + (r.y + r.h / 2 - cy) ** 2)
         return Box(near.x + x0, near.y + y0, near.w, near.h)
 
-    def _remember(self, found: list[tuple[Box, View]]) -> None:
-        """Keep the view of the boxes just returned, for the next ``detect_near`` on them."""
+    def _remembered(self, found: list[tuple[Box, View]]) -> list[Box]:
+        """The boxes, largest first, keeping the view of each for the next ``detect_near`` on them."""
         if len(self._view_of) > 256:
             self._view_of.clear()
         self._view_of.update(found)
+        return largest_first([b for b, _ in found])
 
 
 def _gray(image: np.ndarray, what: str) -> np.ndarray:
