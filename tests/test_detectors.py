@@ -84,31 +84,30 @@ def _photo(face: np.ndarray) -> tuple[np.ndarray, Box]:
 
 
 def test_a_face_turned_to_the_side_is_found_and_so_is_its_mirror_image():
-    """Real RAF-DB faces turned to one side that the frontal scan misses and the profile view finds;
-    their mirror images (turned to the other side) must be found too, by the mirrored profile view."""
+    """Real RAF-DB faces the profile cascade sees as turned to one side (the first four in the first
+    600 test images; 5 such in the first 230): the product's detector finds them, and their mirror
+    images (turned to the other side) are found by the mirrored profile view alone."""
     root = data_root() / "rafdb" / "test"
     if not root.is_dir():
         pytest.skip(f"RAF-DB not found at {root}")
-    frontal = make_detector(DetectorSettings(profiles=False))
-    one_side = FaceDetector(DetectorSettings(tilts=()))
-    one_side.views = [View("profile")]  # only the unmirrored profile view
+    one_side, other_side = FaceDetector(DetectorSettings(tilts=())), FaceDetector(DetectorSettings(tilts=()))
+    one_side.views, other_side.views = [View("profile")], [View("profile", mirror=True)]
     haar = make_detector()
     turned = []
-    for f in sorted(root.glob("*/*.jpg"))[:3000]:
+    for f in sorted(root.glob("*/*.jpg"))[:600]:
         image, truth = _photo(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
-        if any(iou(b, truth) >= 0.3 for b in one_side.detect(image)) and \
-                not any(iou(b, truth) >= 0.3 for b in frontal.detect(image)):
+        if any(iou(b, truth) >= 0.3 for b in one_side.detect(image)):
             turned.append((image, truth))
             if len(turned) == 4:
                 break
-    assert len(turned) >= 3, f"only {len(turned)} turned faces in the first 3,000 RAF-DB test images"
+    assert len(turned) >= 3, f"only {len(turned)} turned faces in the first 600 RAF-DB test images"
     found = mirrored_found = 0
     for image, truth in turned:
         found += any(iou(b, truth) >= 0.3 for b in haar.detect(image))
         mirror = np.ascontiguousarray(image[:, ::-1])
-        mirrored_found += any(iou(b, truth) >= 0.3 for b in haar.detect(mirror))
+        mirrored_found += any(iou(b, truth) >= 0.3 for b in other_side.detect(mirror))
     assert found == len(turned), f"{found}/{len(turned)}"
-    assert mirrored_found >= len(turned) - 1, f"mirror images found: {mirrored_found}/{len(turned)}"
+    assert mirrored_found == len(turned), f"mirror images found by the mirrored view: {mirrored_found}/{len(turned)}"
 
 
 def test_a_face_filling_the_whole_image_is_found(fer_root):
