@@ -215,8 +215,8 @@ def live_path_ms(frames: list[np.ndarray], pipe: FramePipeline, fps: float = VID
     session = LiveSession()
     full = []
     detect, rescan = pipe.detector.detect, pipe.detector.rescan
-    pipe.detector.detect = lambda image, **kw: full.append(1) or detect(image, **kw)  # count the full scans
-    pipe.detector.rescan = lambda image, **kw: full.append(1) or rescan(image, **kw)
+    pipe.detector.detect = lambda *a, **kw: full.append(1) or detect(*a, **kw)  # count the full scans
+    pipe.detector.rescan = lambda *a, **kw: full.append(1) or rescan(*a, **kw)
     ms, found = [], 0
     try:
         for img in frames:
