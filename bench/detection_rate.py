@@ -11,6 +11,16 @@ almost never draws a false box, so it can't tell a loose setting from a strict o
 
     python bench/detection_rate.py [--per-class 30] [--sizes 48 64 96 160] [--split val]
         [--face-px 0 24 30 36] [--neighbors 4] [--scale-factor 1.15]
+
+With ``--video CLIP...`` (the shared real clips, whose visible faces are in bench/clip_truth.json) it
+measures instead, on every frame of each clip and side by side in one run: the old Haar code
+(bench/legacy_detection.py), the Haar detector, BlazeFace short and full range, each frame on its own
+(a still) and, for the Haar and BlazeFace, as the live page's video path (a LiveSession fed the clip
+at its frame rate: near-searches between periodic rescans, tracking). Found share and false boxes per
+frame are counted against the truth; times are the median ms per frame of each of ``--repeats`` runs,
+printed as the median and the range of those.
+
+    python bench/detection_rate.py --video ../shared/data/videos/*.mp4 [--width 640] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -28,7 +38,8 @@ import numpy as np  # noqa: E402
 from fer.compose import background, iou, paste_face  # noqa: E402
 from fer.config import CLASSES, fer2013_root  # noqa: E402
 from fer.data import list_images, load_gray  # noqa: E402
-from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
+from fer.detectors.base import Box, DetectorSettings  # noqa: E402
+from fer.detectors.haar import FaceDetector  # noqa: E402
 
 
 def sample_faces(per_class: int, seed: int = 3, split: str = "test") -> list[np.ndarray]:
@@ -57,8 +68,79 @@ def negative_frames(faces: list[np.ndarray], sizes: tuple[int, ...] = (48, 96, 1
     return frames
 
 
+def still_rates(clip, detect, gray: bool) -> tuple[list[list[Box]], list[float]]:
+    """Each frame on its own through ``detect``: (boxes per frame, ms per frame)."""
+    from fer.pipeline import to_gray
+    boxes, ms = [], []
+    for frame in clip.frames:
+        image = to_gray(frame) if gray else frame
+        t = time.perf_counter()
+        boxes.append(detect(image))
+        ms.append((time.perf_counter() - t) * 1e3)
+    return boxes, ms
+
+
+def video_rates(clip, pipe) -> tuple[list[list[Box]], list[float]]:
+    """The clip as the live page sees it: a LiveSession fed each frame at the clip's pace
+    (detect + classify + track; drawing is on a copy, as live)."""
+    from fer.live import LiveSession
+    session = LiveSession()
+    boxes, ms = [], []
+    for frame in clip.frames:
+        due = time.perf_counter() + 1 / clip.fps
+        t = time.perf_counter()
+        session.process(frame.copy(), pipe)
+        ms.append((time.perf_counter() - t) * 1e3)
+        update = session.latest()
+        boxes.append([f.box for f in update.faces] if update else [])
+        time.sleep(max(0.0, due - time.perf_counter()))
+    return boxes, ms
+
+
+def video_main(args: argparse.Namespace) -> int:
+    """The ``--video`` comparison (see the module docstring)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import legacy_detection
+    from clips import load_clip, score
+    from fer.detectors import DetectorSettings as Settings, make_detector
+    from fer.model import load_classifier
+    from fer.pipeline import FramePipeline
+
+    clf = load_classifier(args.model)
+    old = legacy_detection.FaceDetector()
+    detectors = {name: make_detector(Settings(name=name)) for name in ("haar", "blazeface", "blazeface-full")}
+    runs = [("old haar", "still", lambda c: still_rates(c, old.detect, gray=True))]
+    for name, det in detectors.items():
+        runs.append((name, "still", lambda c, d=det: still_rates(c, d.detect, gray=d.takes == "gray")))
+    for name in ("haar", "blazeface"):
+        pipe = FramePipeline(clf, make_detector(Settings(name=name)))
+        runs.append((name, "video path", lambda c, p=pipe: video_rates(c, p)))
+    for path in args.video:
+        clip = load_clip(path, args.width)
+        for name, mode, run in runs:
+            medians, scores = [], []
+            for _ in range(args.repeats):
+                boxes, ms = run(clip)
+                medians.append(statistics.median(ms))
+                scores.append(score(boxes, clip.truth))
+            sc = scores[-1]
+            row = {"clip": clip.name, "size": list(clip.frames[0].shape[1::-1]), "detector": name, "mode": mode,
+                   "found_share": round(sc.found_share, 3), "false_per_frame": round(sc.false_per_frame, 3),
+                   "found_share_range": [round(min(x.found_share for x in scores), 3),
+                                         round(max(x.found_share for x in scores), 3)],
+                   "median_ms": round(statistics.median(medians), 2),
+                   "median_ms_range": [round(min(medians), 2), round(max(medians), 2)],
+                   "frames": len(clip.frames), "repeats": args.repeats}
+            print(json.dumps(row), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", nargs="+", help="real clips with truth in bench/clip_truth.json (see above)")
+    p.add_argument("--width", type=int, default=640, help="--video: frames resized to this width (0 = as is)")
+    p.add_argument("--repeats", type=int, default=3, help="--video: runs per detector and clip")
+    p.add_argument("--model", help="--video: the classifier of the video path (default: the shipped model)")
     p.add_argument("--per-class", type=int, default=30)
     p.add_argument("--sizes", type=int, nargs="+", default=[48, 64, 96, 160])
     p.add_argument("--face-px", type=int, nargs="+", default=[0, 24, 30, 36],
@@ -68,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", help="FER2013 split the faces come from: choose settings on val, "
                                                    "report test")
     args = p.parse_args(argv)
+    if args.video:
+        return video_main(args)
     faces = sample_faces(args.per_class, split=args.split)
     rng = np.random.default_rng(11)
     frames = []

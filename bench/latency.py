@@ -1,6 +1,13 @@
-"""Frame pipeline latency on one image: detect + classify + draw, repeated; prints the median.
+"""Frame pipeline latency on a real frame or a real clip: detect + classify + draw, repeated; prints
+medians and ranges, for each detector asked for, side by side in one run.
 
-    python bench/latency.py FRAME.jpg [--runs 200] [--model NAME] [--json]
+    python bench/latency.py FRAME.jpg|CLIP.mp4 [--detectors haar old blazeface] [--runs 200]
+        [--width 640] [--model NAME] [--json]
+
+A clip's frames are timed in turn (the still figures cycle through them) and are the video path's
+camera, in order, looped (instead of one frame panning). ``old`` is the Haar code as shipped before
+fer/detectors (bench/legacy_detection.py). The first detector's figures are the top-level ones (and
+what ``--record`` writes); every detector's are under "detectors".
 
 Also reports the classifier alone (ms per face at batch 1) and the detector alone, and the live
 page's video path: the frame panned a few pixels per frame, paced at 30 fps, through a LiveSession
@@ -22,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from fer.detection import DetectorSettings, FaceDetector  # noqa: E402
 from fer.imageio import read_image  # noqa: E402
 from fer.model import load_classifier  # noqa: E402
 from fer.live import LiveSession  # noqa: E402
@@ -45,9 +51,79 @@ def timed(fn, runs: int, warmup: int = 10) -> list[float]:
     return out
 
 
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")
+
+
+class LegacyDetector:
+    """The old Haar code behind the detector protocol the pipeline calls (its rescan was a full scan)."""
+    takes = "gray"
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import legacy_detection
+        self._d = legacy_detection.FaceDetector()
+        self.settings = self._d.settings
+        self.detect, self.detect_near, self.rescan = self._d.detect, self._d.detect_near, self._d.detect
+
+
+def build_detector(name: str):
+    from fer.detectors import DetectorSettings as Settings, make_detector
+    return LegacyDetector() if name == "old" else make_detector(Settings(name=name))
+
+
+def read_frames(path: str, width: int) -> list[np.ndarray]:
+    """An image as one frame, or every frame of a clip (PyAV), resized to ``width`` when given."""
+    import cv2
+    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
+        import av
+        with av.open(path) as c:
+            frames = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    else:
+        frames = [read_image(path)]
+    if width and frames[0].shape[1] != width:
+        size = (width, round(frames[0].shape[0] * width / frames[0].shape[1]))
+        frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    return frames
+
+
+def spread(ms: list[float]) -> dict:
+    """Median and range (10th-90th percentile) of per-call milliseconds."""
+    return {"median_ms": round(statistics.median(ms), 3),
+            "p10_ms": round(float(np.percentile(ms, 10)), 3), "p90_ms": round(float(np.percentile(ms, 90)), 3)}
+
+
+def measure(frames: list[np.ndarray], clf, detector, runs: int, video_seconds: float, clip: bool) -> dict:
+    """Every figure for one detector: whole frame, detector alone, video path."""
+    pipe = FramePipeline(clf, detector)
+    turn = iter(range(10 ** 9))
+
+    def next_frame() -> np.ndarray:
+        return frames[next(turn) % len(frames)]
+
+    def whole_frame():
+        f = next_frame().copy()
+        draw_faces(f, pipe.analyse(f).faces)
+
+    frame_ms = timed(whole_frame, runs)
+    grays = [to_gray(f) for f in frames]
+    seen = grays if detector.takes == "gray" else frames
+    k = iter(range(10 ** 9))
+    detect_ms = timed(lambda: detector.detect(seen[next(k) % len(seen)]), runs)
+    faces = [len(pipe.analyse(f).faces) for f in frames]
+    out = {**spread(frame_ms), "detect_median_ms": round(statistics.median(detect_ms), 3),
+           "detect_p10_ms": round(float(np.percentile(detect_ms, 10)), 3),
+           "detect_p90_ms": round(float(np.percentile(detect_ms, 90)), 3),
+           "faces": round(statistics.fmean(faces), 3)}
+    if video_seconds > 0:
+        out.update(video_path(frames[0], pipe, video_seconds, frames if clip else None))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("frame")
+    p.add_argument("frame", help="an image, or a clip (.mp4, .webm, .mov, .mkv, .avi)")
+    p.add_argument("--detectors", nargs="+", default=["haar"], help="haar, old, blazeface, blazeface-full")
+    p.add_argument("--width", type=int, default=0, help="resize frames to this width first (0 = as they are)")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--model")
     p.add_argument("--threads", type=int, default=2, help="LiteRT threads")
@@ -56,42 +132,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record", action="store_true", help="also write the figures into the model's metadata.json")
     args = p.parse_args(argv)
 
-    frame = read_image(args.frame)
+    frames = read_frames(args.frame, args.width)
+    frame = frames[0]
+    clip = len(frames) > 1
     clf = load_classifier(args.model, num_threads=args.threads)
-    pipe = FramePipeline(clf, FaceDetector(DetectorSettings()))
+    pipe = FramePipeline(clf, build_detector(args.detectors[0]))
     faces = pipe.analyse(frame).faces
-
-    def whole_frame():
-        f = frame.copy()
-        draw_faces(f, pipe.analyse(f).faces)
-
-    frame_ms = timed(whole_frame, args.runs)
     gray = to_gray(frame)
-    detect_ms = timed(lambda: pipe.detector.detect(gray), args.runs)
     one = crop_faces(gray, [f.box for f in faces][:1], clf.input_size) if faces else \
         np.zeros((1, clf.input_size, clf.input_size), np.uint8)
     clf_ms = timed(lambda: clf.predict(one), max(args.runs, 500))
-    video = video_path(frame, pipe, args.video_seconds) if args.video_seconds > 0 else {}
+    per = {name: measure(frames, clf, build_detector(name), args.runs, args.video_seconds, clip)
+           for name in args.detectors}
+    first = per[args.detectors[0]]
     result = {
-        "frame": args.frame, "size": [int(frame.shape[1]), int(frame.shape[0])], "faces": len(faces),
-        "median_ms": round(statistics.median(frame_ms), 3),
-        "p90_ms": round(float(np.percentile(frame_ms, 90)), 3),
-        "detect_median_ms": round(statistics.median(detect_ms), 3),
+        "frame": args.frame, "size": [int(frame.shape[1]), int(frame.shape[0])], "frames": len(frames),
+        "faces": len(faces) if not clip else first["faces"], "detector": args.detectors[0],
+        "median_ms": first["median_ms"], "p90_ms": first["p90_ms"],
+        "detect_median_ms": first["detect_median_ms"],
         "classifier_ms_per_face": round(statistics.median(clf_ms), 4),
-        "runs": args.runs, "model": clf.info.name, "litert_threads": args.threads, **video,
+        "runs": args.runs, "model": clf.info.name, "litert_threads": args.threads,
+        **{k: v for k, v in first.items() if k.startswith("video_")},
+        "detectors": per,
     }
     if not args.json:
-        print(f"frame {result['size'][0]}x{result['size'][1]}, {len(faces)} face(s), model {clf.info.name}")
-        print(f"  whole frame (detect + classify + draw): median {result['median_ms']:.2f} ms, "
-              f"p90 {result['p90_ms']:.2f} ms")
-        print(f"  detector alone: median {result['detect_median_ms']:.2f} ms")
-        print(f"  classifier alone, batch 1: median {result['classifier_ms_per_face']:.3f} ms/face")
-        if video:
-            print(f"  video path ({VIDEO_FPS} fps, panning, {video['video_frames']} frames, "
-                  f"{video['video_full_scan_share']:.0%} full scans): mean {video['video_mean_ms']:.2f} ms, "
-                  f"median {video['video_median_ms']:.2f} ms, faces found in {video['video_face_share']:.0%} of frames")
+        print(f"{len(frames)} frame(s) {result['size'][0]}x{result['size'][1]}, model {clf.info.name}, "
+              f"classifier alone at batch 1: median {result['classifier_ms_per_face']:.3f} ms/face")
+        for name, r in per.items():
+            print(f"  {name}: {r['faces']:.2f} face(s)/frame; whole frame (detect + classify + draw) median "
+                  f"{r['median_ms']:.2f} ms (p10-p90 {r['p10_ms']:.2f}-{r['p90_ms']:.2f}); detector alone median "
+                  f"{r['detect_median_ms']:.2f} ms (p10-p90 {r['detect_p10_ms']:.2f}-{r['detect_p90_ms']:.2f})")
+            if "video_mean_ms" in r:
+                print(f"    video path ({VIDEO_FPS} fps, {r['video_frames']} frames, {r['video_full_scan_share']:.0%} "
+                      f"full scans): mean {r['video_mean_ms']:.2f} ms, median {r['video_median_ms']:.2f} ms, "
+                      f"p90 {r['video_p90_ms']:.2f} ms, faces in {r['video_face_share']:.0%} of frames")
     if args.record:
-        figures = {k: v for k, v in result.items() if k != "frame"}
+        figures = {k: v for k, v in result.items() if k not in ("frame", "detectors")}
         path = record(clf.info.path, "latency", figures, command_line(__file__, argv))
         print(f"recorded in {path}", file=sys.stderr)
     print(json.dumps(result))
@@ -138,8 +214,9 @@ def live_path_ms(frames: list[np.ndarray], pipe: FramePipeline, fps: float = VID
     go cold between frames as they do live), and what it did: full scans, frames with a face."""
     session = LiveSession()
     full = []
-    detect = pipe.detector.detect
-    pipe.detector.detect = lambda gray, **kw: full.append(1) or detect(gray, **kw)  # count the full scans
+    detect, rescan = pipe.detector.detect, pipe.detector.rescan
+    pipe.detector.detect = lambda *a, **kw: full.append(1) or detect(*a, **kw)  # count the full scans
+    pipe.detector.rescan = lambda *a, **kw: full.append(1) or rescan(*a, **kw)
     ms, found = [], 0
     try:
         for img in frames:
@@ -152,14 +229,17 @@ def live_path_ms(frames: list[np.ndarray], pipe: FramePipeline, fps: float = VID
             found += bool(update and update.faces)
             time.sleep(max(0.0, due - time.perf_counter()))
     finally:
-        pipe.detector.detect = detect
+        pipe.detector.detect, pipe.detector.rescan = detect, rescan
     return ms, {"full_scans": len(full), "frames_with_face": found}
 
 
-def video_path(frame: np.ndarray, pipe: FramePipeline, seconds: float) -> dict:
-    """Per-frame cost of the live path on a panning copy of ``frame``, paced like a camera."""
+def video_path(frame: np.ndarray, pipe: FramePipeline, seconds: float,
+               clip: list[np.ndarray] | None = None) -> dict:
+    """Per-frame cost of the live path, paced like a camera, on a panning copy of ``frame`` or on
+    ``clip``'s frames in order (looped)."""
     n = int(seconds * VIDEO_FPS)
-    ms, what = live_path_ms(panning_frames(frame, n), pipe)
+    frames = panning_frames(frame, n) if clip is None else [clip[i % len(clip)] for i in range(n)]
+    ms, what = live_path_ms(frames, pipe)
     return {"video_mean_ms": round(statistics.fmean(ms), 3), "video_median_ms": round(statistics.median(ms), 3),
             "video_p90_ms": round(float(np.percentile(ms, 90)), 3), "video_frames": n,
             "video_full_scan_share": round(what["full_scans"] / n, 3),

@@ -40,23 +40,23 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .detection import DetectorSettings, FaceDetector
-    from .imageio import ImageError, read_image
+    from .detectors import DetectorSettings, make_detector
+    from .imageio import ImageError
     from .model import load_classifier
     from .pipeline import FramePipeline
+    from .still import analyse_still, error_entry
     clf = load_classifier(args.model)
-    settings = DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
-                                min_size=args.min_size)
-    pipe = FramePipeline(clf, FaceDetector(settings), flip=args.flip, classes=args.classes)
+    settings = DetectorSettings(name=args.detector, scale_factor=args.scale_factor,
+                                min_neighbors=args.min_neighbors, min_size=args.min_size)
+    pipe = FramePipeline(clf, make_detector(settings), flip=args.flip, classes=args.classes)
     from .inputs import Skipped, expand_inputs
     results, skipped, n, failed = [], Skipped(), 0, 0
     for path in expand_inputs(args.images, skipped=skipped):
+        # The still page's own analysis, so its JSON download equals this output.
         try:
-            frame = read_image(path)
-            res = pipe.analyse_whole(frame) if args.no_detect else pipe.analyse(frame)
-            r = {"path": path, "faces": [f.to_dict() for f in res.faces]}
+            r = analyse_still(_read_bytes(path), path, pipe, whole=args.no_detect).to_dict()
         except ImageError as e:
-            r = {"path": path, "faces": [], "error": str(e)}
+            r = error_entry(path, str(e))
         n, failed = n + 1, failed + ("error" in r)
         if args.jsonl:  # streamed: nothing kept, one line per image as soon as it is done
             print(json.dumps(r), flush=True)
@@ -78,6 +78,16 @@ def _predict(args: argparse.Namespace) -> int:
                 probs = "  ".join(f"{c[:3]} {p:4.0%}" for c, p in f["probabilities"].items())
                 print(f"  [{i}] box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
     return 1 if results and all("error" in r for r in results) else 0
+
+
+def _read_bytes(path: str) -> bytes:
+    from pathlib import Path
+
+    from .imageio import ImageError
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
+    return p.read_bytes()
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -240,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
 
     from .config import STILL_FLIP
-    from .detection import DetectorSettings
+    from .detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
     detector_defaults = DetectorSettings()
     pr = sub.add_parser("predict", help="find and classify the faces in images")
     pr.add_argument("images", nargs="+", help="image files, folders (searched recursively for image files) or "
@@ -251,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
                     help="average each face with its mirror image (default; --no-flip: one pass, half the work)")
+    pr.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+                    help="face detector: " + "; ".join(f"{k}: {e.label}" for k, e in DETECTORS.items()))
     pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
     pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
     pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")

@@ -10,7 +10,8 @@ import numpy as np
 
 from .classes import SEVEN, class_view
 from .config import CROP_MARGIN
-from .detection import Box, FaceDetector, largest_first
+from .detectors import FaceFinder, make_detector
+from .detectors.base import Box, largest_first
 from .model import Classifier
 from .overlay import OverlayLayout, draw_overlays, face_tag
 
@@ -75,31 +76,32 @@ def faces_from_probabilities(boxes: list[Box], probs: np.ndarray, classes: list[
 
 class FramePipeline:
     """Detector + classifier for whole frames. Stateless per frame, so one instance serves many
-    threads: each thread gets its own copy of the Haar cascade (OpenCV's cascade keeps the image
-    pyramid of its current call inside itself, so two threads must not share one; a lock around a
-    shared one made three live streams queue for it), while the classifier is shared.
+    threads: each thread gets its own copy of the detector (OpenCV's cascade keeps the image pyramid
+    of its current call inside itself, and a LiteRT interpreter runs one call at a time, so two
+    threads must not share one; a lock around a shared one made three live streams queue for it),
+    while the classifier is shared. ``detector``: any ``fer.detectors`` detector (default: Haar).
 
     ``classes``: the class view reported (``fer.classes``: "seven" or "five"); ``self.classes`` lists
     the classes of every Face's probabilities."""
 
-    def __init__(self, classifier: Classifier, detector: FaceDetector | None = None, flip: bool = False,
+    def __init__(self, classifier: Classifier, detector: FaceFinder | None = None, flip: bool = False,
                  classes: str = SEVEN) -> None:
         self.classifier = classifier
-        self.detector = detector or FaceDetector()
+        self.detector = detector or make_detector()
         self.flip = flip
         self.view = class_view(classes, classifier.classes)
         self.classes = list(self.view.classes)
         self._local = threading.local()
         self._owner = threading.get_ident()  # the constructing thread uses ``self.detector`` itself
 
-    def _thread_detector(self) -> FaceDetector:
+    def _thread_detector(self) -> FaceFinder:
         """This thread's detector: ``self.detector`` in the thread that built the pipeline, a copy
         with the same settings (loaded once per thread, ~20 ms) in any other."""
         if threading.get_ident() == self._owner:
             return self.detector
         d = getattr(self._local, "detector", None)
         if d is None or d.settings != self.detector.settings:
-            d = self._local.detector = FaceDetector(self.detector.settings)
+            d = self._local.detector = make_detector(self.detector.settings)
         return d
 
     def analyse(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False) -> FrameResult:
@@ -111,13 +113,14 @@ class FramePipeline:
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
+        seen = gray if detector.takes == "gray" else frame_bgr
         if near and rescan:
-            kept = detector.detect_near(gray, near, hold=False)
-            boxes = largest_first(kept + detector.detect(gray, skip=kept))
+            kept = detector.detect_near(seen, near, hold=False)
+            boxes = largest_first(kept + detector.rescan(seen, skip=kept))
         elif near:
-            boxes = detector.detect_near(gray, near)
+            boxes = detector.detect_near(seen, near)
         else:
-            boxes = detector.detect(gray)
+            boxes = detector.detect(seen)
         t1 = time.perf_counter()
         crops = crop_faces(gray, boxes, self.classifier.input_size)
         probs = self.view.fold(self.classifier.predict(crops, flip=self.flip))

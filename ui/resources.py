@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fer.classes import SEVEN
-from fer.detection import DetectorSettings, FaceDetector
+from fer.detectors import DetectorSettings, make_detector
 from fer.model import Classifier, ModelInfo, list_models, load_classifier
 from fer.pipeline import FramePipeline
 
@@ -23,9 +23,9 @@ def get_classifier(model_name: str | None) -> Classifier:
 def get_pipeline(model_name: str | None, detector: DetectorSettings, flip: bool = False,
                  classes: str = SEVEN) -> FramePipeline:
     """The frame pipeline for these settings, shared by every session: one instance per settings means
-    one shared classifier and detector settings (each thread gets its own copy of the Haar cascade).
+    one shared classifier and detector settings (each thread gets its own copy of the detector).
     ``classes``: the class view (``fer.classes``)."""
-    return FramePipeline(get_classifier(model_name), FaceDetector(detector), flip=flip, classes=classes)
+    return FramePipeline(get_classifier(model_name), make_detector(detector), flip=flip, classes=classes)
 
 
 @st.cache_data(ttl=30)

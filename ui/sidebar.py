@@ -1,4 +1,4 @@
-"""The sidebar every page shares: which model, and how sensitive the face detector is."""
+"""The sidebar every page shares: which model, which face detector and how sensitive it is."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from fer.classes import FIVE, FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
-from fer.detection import DetectorSettings
+from fer.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
 
 from .resources import available_models
 
@@ -37,14 +37,24 @@ def render_sidebar() -> AppSettings:
         view = st.radio("Expressions", VIEW_NAMES, format_func=labels.get, key="class_view",
                         help=f"Seven, or {FIVE_CLASS_NOTE}. Every page, chart and download follows.")
         st.header("Face detector")
+        names = list(DETECTORS)
+        kind = st.selectbox("Detector", names, index=names.index(DEFAULT_DETECTOR), key="det_name",
+                            format_func=lambda n: DETECTORS[n].label,
+                            help="Haar runs anywhere and is the default; BlazeFace is a small neural "
+                                 "network that also finds turned and tilted heads.")
         d = DetectorSettings()
-        scale = st.slider("Scale step", 1.05, 1.5, d.scale_factor, 0.05, key="det_scale",
-                          help="Smaller finds more faces but costs more time.")
-        neighbours = st.slider("Min neighbours", 1, 10, d.min_neighbors, key="det_neighbors",
-                               help="Higher means fewer false faces.")
         min_size = st.slider("Min face size (px)", 24, 200, d.min_size, 4, key="det_min_size")
-    settings = AppSettings(name, DetectorSettings(scale_factor=scale, min_neighbors=neighbours, min_size=min_size),
-                           view)
+        if kind == "haar":
+            scale = st.slider("Scale step", 1.05, 1.5, d.scale_factor, 0.05, key="det_scale",
+                              help="Smaller finds more faces but costs more time.")
+            neighbours = st.slider("Min neighbours", 1, 10, d.min_neighbors, key="det_neighbors",
+                                   help="Higher means fewer false faces.")
+            detector = DetectorSettings(scale_factor=scale, min_neighbors=neighbours, min_size=min_size)
+        else:
+            score = st.slider("Min confidence", 0.3, 0.95, d.min_score, 0.05, key="det_min_score",
+                              help="Higher means fewer false faces.")
+            detector = DetectorSettings(name=kind, min_size=min_size, min_score=score)
+    settings = AppSettings(name, detector, view)
     st.session_state[_KEY] = settings
     return settings
 

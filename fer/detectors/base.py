@@ -1,0 +1,112 @@
+"""What every face detector shares: the box type, the settings, and the protocol the pipeline and the
+video path call (a full scan, a scan that leaves known faces out, a cheap search near known faces)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, Sequence
+
+import numpy as np
+
+
+class Box(NamedTuple):
+    """A face rectangle in frame pixels: top-left corner, width, height."""
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+class Detection(NamedTuple):
+    """A box and the detector's confidence in it (0..1), or None where the detector has no score (Haar)."""
+    box: Box
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Which detector, and how sensitive it is.
+
+    ``name``: a key of ``fer.detectors.DETECTORS`` ("haar", the default, or "blazeface").
+    ``min_size``: smallest face side in frame pixels (both detectors).
+    Haar only: ``scale_factor``, step between the scales searched (smaller finds more, costs more);
+    ``min_neighbors``, overlapping hits needed to keep a face (higher = fewer false faces);
+    ``detect_face_px``, the scan starts on the frame shrunk so that a ``min_size`` face becomes this
+    many pixels (never enlarged); ``tilts``, in-plane head tilts (degrees) scanned on rotated copies
+    besides upright; ``profiles``, also scan with the profile cascade and its mirror image;
+    ``border``, replicate this fraction of a scanned copy's window around it, so a face filling the
+    image or cut by its edge still fits the window (the old scan: no tilts, no profiles, border 0).
+    BlazeFace only: ``min_score``, the confidence a box needs.
+
+    The Haar defaults were chosen on FER2013 val faces pasted into 640x480 frames at 12 sizes from 48
+    to 200 px, with false boxes counted on the same faces turned upside down or sideways (README, "What
+    the detector keeps"): 68.8 % found in 4.0 ms, against 64.5 % in 6.6 ms for the single scan of the
+    previous defaults (1.1 steps, 4 neighbours), for more false boxes (56 against 32 in 1,050 frames).
+    The coarse-to-fine scan moves its window in 2-pixel steps where the single scan moved in 1 on
+    large faces, so a face collects fewer overlapping hits: 1 neighbour there is about as strict as 4
+    were. Histogram equalisation before the scan was measured and lost faces (bench/detection_rate.py).
+    """
+    scale_factor: float = 1.15
+    min_neighbors: int = 1
+    min_size: int = 48
+    detect_face_px: int = 24
+    tilts: tuple[float, ...] = (-20.0, 20.0, -40.0, 40.0)
+    profiles: bool = True
+    border: float = 0.25
+    name: str = "haar"
+    min_score: float = 0.5
+
+
+class FaceFinder(Protocol):
+    """A face detector as the pipeline and the video path use it.
+
+    ``takes``: "gray" (an (H, W) uint8 frame) or "bgr" (an (H, W, 3) uint8 frame); the pipeline passes
+    the one it asks for, converted once. Every result is in frame pixels, largest box first.
+    """
+    settings: DetectorSettings
+    takes: str
+
+    def detect(self, frame: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
+        """Every face in the frame except those overlapping ``skip`` (faces already accounted for)."""
+        ...
+
+    def detect_scored(self, frame: np.ndarray) -> list[Detection]:
+        """Every face in the frame, with the detector's score where it has one."""
+        ...
+
+    def rescan(self, frame: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
+        """A video's periodic full scan for faces other than ``skip``; may spread a costly search over
+        several calls (a new face then shows up within a few scans)."""
+        ...
+
+    def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
+        """The faces of ``previous`` (last frame's boxes) re-found near where they were; with ``hold``
+        a face not re-found keeps its old box (the video's periodic full scan judges it)."""
+        ...
+
+
+def largest_first(boxes: list[Box]) -> list[Box]:
+    """Boxes by area, largest first: the order every detection result is given in."""
+    return sorted(boxes, key=lambda b: b.w * b.h, reverse=True)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes, 0..1."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    union = a.w * a.h + b.w * b.h - inter
+    return inter / union if union > 0 else 0.0
+
+
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area (1.0 when one box holds the other)."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    return ix * iy / max(1, min(a.w * a.h, b.w * b.h))
+
+
+def clipped(box: Box, width: int, height: int) -> Box | None:
+    """``box`` cut to the frame (None if nothing of it is left inside)."""
+    x0, y0 = max(0, box.x), max(0, box.y)
+    x1, y1 = min(width, box.x + box.w), min(height, box.y + box.h)
+    return Box(x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
