@@ -1,0 +1,51 @@
+"""Both shipped models on the real test splits of every data set, through the served LiteRT file,
+single pass: accuracy floors per data set (FER2013, FER+ majority, RAF-DB), and the figures
+recorded in each model's metadata (``evaluate --record``) matching what is measured now."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer.config import data_root
+from fer.data import load_image_set
+from fer.ferplus import load_votes, majority_labels
+from fer.model import load_classifier
+
+#: Floors a few points under the figures measured when each model shipped (README, "The models").
+FLOORS = {
+    "default": {"FER2013 test": 0.68, "FER+ test": 0.68, "RAF-DB test": 0.62},
+    "multisource": {"FER2013 test": 0.62, "FER+ test": 0.71, "RAF-DB test": 0.77},
+}
+
+
+@pytest.fixture(scope="module")
+def sets():
+    root = data_root()
+    needed = [root / "fer2013" / "test", root / "rafdb" / "test", root / "fer2013" / "ferplus_votes.csv"]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        pytest.skip(f"data not found: {missing} (set FER_DATA_DIR to the folder holding fer2013/ and rafdb/)")
+    fer = load_image_set(root / "fer2013" / "test", 48)
+    raf = load_image_set(root / "rafdb" / "test", 48)
+    majority, _ = majority_labels(fer.paths, load_votes(root / "fer2013" / "ferplus_votes.csv"))
+    return {"FER2013 test": (fer.images, fer.labels), "RAF-DB test": (raf.images, raf.labels),
+            "FER+ test": (fer.images[majority >= 0], majority[majority >= 0])}
+
+
+@pytest.mark.parametrize("model", sorted(FLOORS))
+def test_each_model_clears_its_floors_and_matches_its_recorded_figures(model, sets):
+    clf = load_classifier(model)
+    recorded = clf.info.headline_figures()
+    for name, floor in FLOORS[model].items():
+        images, labels = sets[name]
+        acc = float((clf.predict(images).argmax(1) == labels).mean())
+        assert acc >= floor, f"{model} on {name}: {acc:.3f} < {floor}"
+        assert name in recorded, f"{model}: {name} was never recorded with evaluate --record"
+        assert abs(recorded[name]["accuracy"] - acc) < 0.005, f"{model} on {name}: {acc:.4f} vs recorded {recorded[name]}"
+        assert recorded[name]["n"] == len(labels)
+
+
+def test_a_model_trained_on_research_sets_says_so():
+    clf = load_classifier("multisource")
+    assert any("RAF-DB" in x for x in clf.info.licence) and any("AffectNet" in x for x in clf.info.licence)
+    assert load_classifier("default").info.licence == []
