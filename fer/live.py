@@ -49,6 +49,8 @@ class LiveSession:
         self.half_life_s = half_life_s
         self.full_scan_every_s = full_scan_every_s
         self.log = SessionLog()
+        #: The finished sessions of this visit, oldest first, each still downloadable.
+        self.earlier: list[SessionLog] = []
         self._updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=1)
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
@@ -61,7 +63,7 @@ class LiveSession:
         self._last_done: float | None = None
 
     def end_stream(self) -> None:
-        """The stream stopped; the next frame starts a new session (the log is kept until then)."""
+        """The stream stopped; the next frame starts a new session, and this one moves to ``earlier``."""
         with self._lock:
             self._new_stream = True
 
@@ -71,7 +73,7 @@ class LiveSession:
         start = time.monotonic()
         with self._lock:
             if self._new_stream:
-                self._start_stream(start)
+                self._start_stream(start, pipeline.classifier.classes)
             self._dropped += dropped
             classes = pipeline.classifier.classes
             if self._tracker is None or self._tracker.classes != classes:
@@ -116,15 +118,17 @@ class LiveSession:
             return None, False
         return boxes, now - self._last_full_scan >= self.full_scan_every_s
 
-    def _start_stream(self, now: float) -> None:
+    def _start_stream(self, now: float, classes) -> None:
         self._new_stream = False
+        if len(self.log):  # an empty one is just dropped (a page may still hold it; nothing to lose)
+            self.earlier.append(self.log)
+        self.log = SessionLog(classes)
         self._t0 = now
         self._processed = self._dropped = 0
         self._window.clear()
         self._last_done = None
         self._tracker = None
         self._last_full_scan = -1e9
-        self.log.clear()
 
     def _fps(self, now: float) -> float:
         if len(self._window) < 2:

@@ -32,3 +32,26 @@ def test_timeline_of_a_real_session_is_a_valid_plotly_figure(classifier, fer_roo
     labels = {y for trace in as_dict["data"] for y in trace["y"]}
     assert labels <= {r.label for r in rows} and labels
     assert as_dict["layout"]["yaxis"]["categoryarray"][0] == "angry"
+
+
+def test_the_session_summary_table_and_whole_timeline_are_valid():
+    from datetime import datetime
+
+    from fer.detection import Box
+    from fer.pipeline import Face
+    from fer.session_log import SessionLog
+    from ui.live_panel import session_timeline_figure, summary_table
+    from fer.config import CLASSES
+    log = SessionLog(started_at=datetime(2026, 12, 1, 9, 30))
+    for n in range(300):
+        label = "happy" if n < 200 else "sad"
+        log.add(n / 30, [Face(Box(10, 10, 80, 80), label, 0.9, {c: (0.9 if c == label else 0.1 / 6) for c in CLASSES},
+                              track_id=3)])
+    s = log.summary()
+    table = summary_table(s)
+    assert list(table["Face"]) == ["#3"] and list(table["Mostly"]) == ["happy"]
+    assert table.loc[0, "happy"] > 0.6 and abs(table.loc[0, [*CLASSES]].sum() - 1) < 1e-6
+    fig = session_timeline_figure(s).to_dict()
+    assert go.Figure(fig).to_dict()["data"] == fig["data"]
+    assert fig["data"][0]["y"][0] == "happy" and fig["data"][0]["y"][-1] == "sad" and len(fig["data"][0]["x"]) == 10
+    assert s.caption().startswith("Started 2026-12-01 09:30:00, ran 10 s: 1 face, 300 face observations")
