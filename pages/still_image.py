@@ -18,6 +18,7 @@ from fer.imageio import ImageError
 from fer.model import ModelError
 from fer.still import StillResult, analyse_still, encode_png, error_entry, results_json
 from ui.charts import probability_bars
+from ui.kept_uploads import kept_file_uploader
 from ui.resources import get_classifier, get_pipeline
 from ui.sidebar import current_settings
 
@@ -48,7 +49,8 @@ def show_result(res: StillResult, model_name: str | None, flip: bool, with_heatm
     w, h = res.original_size
     note = f"{w}x{h} px" + (f", shown downscaled to {res.annotated.shape[1]}x{res.annotated.shape[0]}"
                             if res.downscaled else "")
-    st.image(res.annotated, channels="BGR", caption=f"{res.name} ({note})", width="stretch")
+    # "content": a small photo keeps its own size instead of being blown up to the page width.
+    st.image(res.annotated, channels="BGR", caption=f"{res.name} ({note})", width="content")
     if not res.faces:
         st.warning(f"No face found in {res.name}. If the picture is already a cropped face, tick "
                    "**Treat the whole image as one face**; otherwise try a smaller *Min face size* or "
@@ -95,10 +97,9 @@ def main() -> None:
     with_heatmaps = c3.checkbox("Show heat maps", value=True, key="still_heatmaps",
                                 help="HiResCAM, a Grad-CAM variant: where the model looked. The first one takes a few "
                                      "seconds (TensorFlow loads).")
-    uploads = st.file_uploader("Images", type=UPLOAD_TYPES, accept_multiple_files=True, key="still_uploads",
-                               help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "
-                                    "using their EXIF orientation.")
-    inputs: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
+    inputs = kept_file_uploader("Images", type=UPLOAD_TYPES, key="still_uploads",
+                                help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "
+                                     "using their EXIF orientation. They stay here when you visit another page.")
     if st.toggle("Use the camera", key="still_camera"):
         shot = st.camera_input("Take a picture", key="still_camera_input")
         if shot is not None:
