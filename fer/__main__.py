@@ -31,8 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 def _train(args: argparse.Namespace) -> int:
     import json
-    if not args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.verbose:  # training itself lowers TensorFlow's C++ logging to warnings unless told otherwise
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     from .training import TrainConfig, train
     cfg = TrainConfig(data=args.data, val=args.val, test=args.test or [], out=args.out, image_size=args.image_size,
                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,

@@ -8,7 +8,6 @@ import sys
 
 import cv2
 import numpy as np
-import pytest
 
 from fer.__main__ import build_parser
 
