@@ -50,6 +50,8 @@ def main() -> None:
         if stage.note:
             st.caption(stage.note)
         st.code("\n".join(stage.commands), language="bash", wrap_lines=True)
+    if len(stages) > 1:
+        st.caption(f"The last stage's result is this model, `{relative_path(str(info.path))}`.")
     rows = data_summary(meta)
     if rows:
         st.dataframe(rows, hide_index=True)
