@@ -3,11 +3,13 @@ holds over 70,000 face rows (the old log silently kept only the last 60,000), th
 
 About 10-20 minutes (frames are processed at the machine's pace), so it is a soak, outside the
 default run: ``python -m pytest -m soak tests/browser/test_long_session_soak.py``.
+On a quiet 2-core machine the live path processes ~25 frames/s; under heavy load far fewer.
 """
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
 
@@ -17,7 +19,8 @@ import fake_camera
 import live_driver as drive
 import support
 
-ROWS = 70_000
+#: FER_SOAK_ROWS=2000 checks the test itself in a few minutes.
+ROWS = int(os.environ.get("FER_SOAK_ROWS", "70000"))
 FACES = 4
 
 
@@ -37,7 +40,7 @@ def test_a_70000_row_session_downloads_in_full(chromium_ok, fer_root, classifier
                 drive.press(frame, "Start")
                 t0 = time.monotonic()
                 # Frames, not rows, are on the panel: stream until the frames times the faces seen clear it.
-                drive.wait_processed(page, ROWS // FACES + 3000, timeout_s=3600)
+                drive.wait_processed(page, int(ROWS / FACES * 1.15), timeout_s=3 * 3600)
                 streamed_s = time.monotonic() - t0
                 drive.press(frame, "Stop")
                 page.get_by_text("Session summary").wait_for(timeout=120_000)
