@@ -56,7 +56,9 @@ class SessionLog:
         # Unnamed (unlinked at once on POSIX): the OS reclaims it when the log is dropped or the
         # server dies, so no session leaves files behind.
         self._file = tempfile.TemporaryFile(prefix="fer-session-", dir=directory)
-        self._write(self._csv_lines([self.columns]))
+        self._text = io.TextIOWrapper(self._file, encoding="utf-8", newline="", write_through=False)
+        self._csv = csv.writer(self._text, lineterminator="\n")
+        self._write([self.columns])
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -69,8 +71,8 @@ class SessionLog:
         rows = [LogRow(round(time_s, 3), f.track_id or 0, tuple(int(v) for v in f.box),
                        tuple(float(f.probabilities.get(c, 0.0)) for c in self.classes), f.label) for f in faces]
         stamp = (self.started_at + timedelta(seconds=time_s)).isoformat(timespec="milliseconds")
-        data = self._csv_lines((stamp, f"{r.time_s:.3f}", r.face_id, *r.box, *(f"{p:.4f}" for p in r.probabilities),
-                                r.label) for r in rows)
+        data = [(stamp, f"{r.time_s:.3f}", r.face_id, *r.box, *(f"{p:.4f}" for p in r.probabilities), r.label)
+                for r in rows]
         with self._lock:
             self._recent.extend(rows)
             self._tally.add(time_s, rows)
@@ -101,6 +103,7 @@ class SessionLog:
     def to_csv_bytes(self) -> bytes:
         """The whole session as UTF-8 CSV, every row since the start."""
         with self._lock:
+            self._text.flush()
             self._file.flush()
             size = self._file.tell()
         # pread leaves the writer's file position alone, so the video thread can go on appending.
@@ -112,19 +115,13 @@ class SessionLog:
     def close(self) -> None:
         """Release the disk file (the log can no longer be downloaded)."""
         with self._lock:
-            self._file.close()
+            self._text.close()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, rows: list) -> None:
         if self.write_error is not None:
             return
         try:
-            self._file.write(data)
+            self._csv.writerows(rows)
         except (OSError, ValueError) as e:  # disk full, file closed: say so rather than lose rows silently
             self.write_error = (f"The session log could not be written after {self._rows:,} rows ({e}); "
                                 "later rows are missing from the CSV.")
-
-    @staticmethod
-    def _csv_lines(rows) -> bytes:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
-        return buf.getvalue().encode("utf-8")

@@ -87,7 +87,7 @@ def test_a_stalled_stream_does_not_count_the_stall_as_time_seen():
 def test_a_write_failure_is_reported_not_swallowed():
     log = SessionLog()
     log.add(0.0, [_face(1, "happy")])
-    log._file.close()  # what a full disk or a vanished temp dir amounts to for the writer
+    log._text.close()  # what a full disk or a vanished temp dir amounts to for the writer
     log.add(0.1, [_face(1, "happy")])
     assert log.write_error and "could not be written after 1 rows" in log.write_error
 
