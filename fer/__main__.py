@@ -2,8 +2,31 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+from contextlib import nullcontext
+
+EXIT_CODES = """exit codes:
+  0  done (predict: at least one image could be read)
+  1  predict: none of the images could be read
+  2  bad arguments, or a model, data folder or output folder that can't be used"""
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, except where there is none to show (None, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("epilog", EXIT_CODES)
+        super().__init__(*args, **kwargs)
 
 
 def _pairs(items: list[str] | None, option: str) -> dict[str, float]:
@@ -22,6 +45,8 @@ def _pairs(items: list[str] | None, option: str) -> dict[str, float]:
 
 def _train(args: argparse.Namespace) -> int:
     import json
+    if args.verbose:  # training itself lowers TensorFlow's C++ logging to warnings unless told otherwise
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     from .training import TrainConfig, train
     cfg = TrainConfig(data=args.data, val=args.val, test=args.test or [], out=args.out, image_size=args.image_size,
                       epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
@@ -56,7 +81,7 @@ def _predict(args: argparse.Namespace) -> int:
         try:
             r = analyse_still(_read_bytes(path), path, pipe, whole=args.no_detect).to_dict()
         except ImageError as e:
-            r = error_entry(path, str(e))
+            r = error_entry(path, e.reason(path))
         n, failed = n + 1, failed + ("error" in r)
         if args.jsonl:  # streamed: nothing kept, one line per image as soon as it is done
             print(json.dumps(r), flush=True)
@@ -73,7 +98,8 @@ def _predict(args: argparse.Namespace) -> int:
             if "error" in r:
                 print(f"{r['path']}: ERROR {r['error']}")
                 continue
-            print(f"{r['path']}: {len(r['faces'])} face(s)")
+            hint = "" if r["faces"] or args.no_detect else " (already a cropped face? add --no-detect)"
+            print(f"{r['path']}: {len(r['faces'])} face(s){hint}")
             for i, f in enumerate(r["faces"]):
                 probs = "  ".join(f"{c[:3]} {p:4.0%}" for c, p in f["probabilities"].items())
                 print(f"  [{i}] box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
@@ -215,26 +241,27 @@ def _add_classes_option(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="python -m fer", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model on folder-per-class data")
     t.add_argument("--data", action="append", required=True, help="a folder-per-class root (repeat to mix roots)")
     t.add_argument("--val", action="append", required=True, help="validation root(s): selection and early stopping")
     t.add_argument("--test", action="append", help="test root(s): evaluated once at the end, never used to select")
     t.add_argument("--out", required=True, help="output folder, e.g. models/my_model")
-    t.add_argument("--image-size", type=int, default=48)
-    t.add_argument("--epochs", type=int, default=40)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--image-size", type=int, default=48, help="side of the square gray input, in pixels")
+    t.add_argument("--epochs", type=int, default=40, help="epochs to train (with --resume: the new total)")
+    t.add_argument("--batch-size", type=int, default=128, help="images per training step")
     t.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (cosine schedule)")
     t.add_argument("--patience", type=int, default=12, help="early stopping patience in epochs (on val accuracy)")
-    t.add_argument("--seed", type=int, default=1337)
+    t.add_argument("--seed", type=int, default=1337, help="random seed (shuffling, augmentation, subsets)")
     t.add_argument("--limit-per-class", type=int, help="use at most this many images per class (smoke runs)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     t.add_argument("--augment", choices=["strong", "medium", "light"], default="strong",
                    help="augmentation strength (light for fine-tuning)")
     t.add_argument("--init-from", help="start from this trained .keras model (fine-tuning)")
-    t.add_argument("--warmup-epochs", type=int, default=1)
-    t.add_argument("--label-smoothing", type=float, default=0.1)
+    t.add_argument("--warmup-epochs", type=int, default=1, help="epochs of linear learning-rate warm-up")
+    t.add_argument("--label-smoothing", type=float, default=0.1, help="label smoothing of the cross-entropy loss")
+    t.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up messages (hidden by default)")
     t.add_argument("--hold-out", action="append", metavar="ROOT=FRACTION",
                    help="move a stable FRACTION of a --data root into validation (for sets with no val split)")
     t.add_argument("--framing", action="append", metavar="SOURCE=SCALE",
@@ -260,11 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-detect", action="store_true", help="classify each whole image as one face crop")
     pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
-                    help="average each face with its mirror image (default; --no-flip: one pass, half the work)")
+                    help="average each face with its mirror image (--no-flip: one pass, half the work)")
     pr.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
                     help="face detector: " + "; ".join(f"{k}: {e.label}" for k, e in DETECTORS.items()))
-    pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
-    pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor,
+                    help="face detector's scale step: smaller finds more faces, slower")
+    pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors,
+                    help="face detector's confirmations per face: higher, fewer false faces")
     pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     _add_classes_option(pr)
     pr.set_defaults(func=_predict)
@@ -275,8 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
     ev.add_argument("data", nargs="+", help="folder-per-class root(s)")
-    ev.add_argument("--model")
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
                     help="average each face with its mirror image, as predict does by default")
     ev.add_argument("--confusion-png", help="also save the confusion matrix as this image")
@@ -290,10 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(func=_evaluate)
 
     ex = sub.add_parser("export", help="write a model folder's LiteRT file and measure it")
-    ex.add_argument("model_dir")
+    ex.add_argument("model_dir", help="the trained model's folder (holds model.keras)")
     ex.add_argument("--calibration", action="append", required=True, help="training root(s) for int8 calibration")
-    ex.add_argument("--val", action="append", required=True)
-    ex.add_argument("--test", action="append")
+    ex.add_argument("--val", action="append", required=True, help="validation root(s) to measure the LiteRT file on")
+    ex.add_argument("--test", action="append", help="test root(s) to measure it on")
     ex.set_defaults(func=_export)
     return p
 
@@ -301,9 +330,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from .data import ImageSetError
     from .model import ModelError
+    from .native_log import quiet_native_noise, verbose_requested
     args = build_parser().parse_args(argv)
+    quiet = not (getattr(args, "verbose", False) or verbose_requested())
     try:
-        return args.func(args)
+        with quiet_native_noise() if quiet else nullcontext():
+            return args.func(args)
     except (ModelError, ImageSetError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

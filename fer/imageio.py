@@ -18,7 +18,25 @@ MIN_IMAGE_SIDE = 16
 
 
 class ImageError(ValueError):
-    """An input that is not a usable image; the message says why in one line."""
+    """An input that is not a usable image; the message says why in one line, "name: reason"."""
+
+    def reason(self, name: str | Path) -> str:
+        """The message without its leading "name: ", for callers that print the name themselves."""
+        msg = str(self)
+        for prefix in (f"{name}: ", f"{Path(name)}: "):
+            if msg.startswith(prefix):
+                return msg[len(prefix):]
+        return msg
+
+
+def _in_words(e: BaseException) -> str:
+    """What a decoder's exception means for the user, without library internals."""
+    text = str(e).lower()
+    if "truncated" in text or isinstance(e, EOFError):
+        return "the file ends before the picture does (cut short while copying or uploading?)"
+    if isinstance(e, MemoryError):
+        return "not enough memory to decode it"
+    return "its picture data can't be decoded (the file is damaged or only looks like an image)"
 
 
 def _pil():
@@ -60,7 +78,7 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "image") -> n
             struct.error, NotImplementedError, AttributeError) as e:
         # Found by tests/test_fuzz_images.py: struct.error (TIFF parser on short headers),
         # NotImplementedError (BLP's "unknown compression"), AttributeError (SPIDER header).
-        raise ImageError(f"{name}: corrupt or truncated image ({type(e).__name__}: {e})") from None
+        raise ImageError(f"{name}: corrupt or truncated image: {_in_words(e)}") from None
 
 
 #: EXIF orientation -> the transpose that makes the image upright (the table of ImageOps.exif_transpose).

@@ -49,6 +49,8 @@ class LiveSession:
         self.half_life_s = half_life_s
         self.full_scan_every_s = full_scan_every_s
         self.log = SessionLog()
+        #: The finished sessions of this visit, oldest first, each still downloadable.
+        self.earlier: list[SessionLog] = []
         self._updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=1)
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
@@ -61,7 +63,7 @@ class LiveSession:
         self._last_done: float | None = None
 
     def end_stream(self) -> None:
-        """The stream stopped; the next frame starts a new session (the log is kept until then)."""
+        """The stream stopped; the next frame starts a new session, and this one moves to ``earlier``."""
         with self._lock:
             self._new_stream = True
 
@@ -124,15 +126,15 @@ class LiveSession:
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False
+        if len(self.log):  # an empty one is just dropped (a page may still hold it; nothing to lose)
+            self.earlier.append(self.log)
+        self.log = SessionLog(classes)
         self._t0 = now
         self._processed = self._dropped = 0
         self._window.clear()
         self._last_done = None
         self._tracker = None
         self._last_full_scan = -1e9
-        if self.log.classes != tuple(classes):  # the class view changed: the CSV's columns follow it
-            self.log = SessionLog(classes)
-        self.log.clear()
 
     def _fps(self, now: float) -> float:
         if len(self._window) < 2:

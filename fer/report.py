@@ -8,12 +8,20 @@ Older or partial folders lack some of these, so every reader here tolerates miss
 from __future__ import annotations
 
 import csv
+import math
+import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
+
+from .config import REPO_ROOT
 
 #: Metric-set keys in preference order for the headline: the runtime that serves (LiteRT) on test
 #: first, because that is the figure a user actually gets; val only when test was never measured.
 PREFERENCE = ("litert_test", "test", "litert_val", "val")
+#: An evaluation on fewer images than this is flagged: its accuracy is uncertain by several points
+#: (+-4.4 points at 500 images and 70 %, +-14 at 42).
+FEW_IMAGES = 500
 
 
 @dataclass(frozen=True)
@@ -80,11 +88,96 @@ def format_duration(seconds: float | None) -> str:
 
 
 def data_summary(metadata: dict) -> list[dict]:
-    """One row per recorded split of the training data: roots and image count."""
+    """One row per split the model was trained, selected and tested on: roots (relative to the
+    repository) and image count. The test split is not in ``data`` (training never loads it); its
+    roots are in the config and its count in the test evaluation."""
     rows = []
     for split, d in (metadata.get("data") or {}).items():
         if isinstance(d, dict):
-            rows.append({"split": split, "roots": ", ".join(map(str, d.get("roots", []))), "images": d.get("n")})
+            rows.append({"split": split, "roots": ", ".join(relative_path(r) for r in d.get("roots", [])),
+                         "images": _count(d.get("n"))})
+    if not any(r["split"] == "test" for r in rows):
+        roots = (metadata.get("config") or {}).get("test") or []
+        n = next((m["plain"].get("n") for k in ("test", "litert_test")
+                  if isinstance(m := (metadata.get("metrics") or {}).get(k), dict) and isinstance(m.get("plain"), dict)),
+                 None)
+        if roots or n:
+            rows.append({"split": "test", "roots": ", ".join(relative_path(r) for r in roots) or "not recorded",
+                         "images": _count(n)})
+    return rows
+
+
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "not recorded"
+
+
+def relative_path(path: str, root: Path = REPO_ROOT) -> str:
+    """An absolute path from the training machine, relative to the repository (``../runs/v2``) when the
+    two share more than ``/``; relative paths are already relative to the repository root."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        common = os.path.commonpath([os.path.abspath(path), str(root)])
+    except ValueError:
+        return path
+    return os.path.relpath(path, root) if common != os.path.sep else path
+
+
+def relative_command(command: str, root: Path = REPO_ROOT) -> str:
+    """A recorded command line with every absolute path made relative to the repository."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    return shlex.join(relative_path(w, root) if w.startswith(os.path.sep) else w for w in words)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: its name, what it did, and every command that contributed epochs to it."""
+    name: str
+    commands: list[str]
+    note: str = ""
+    epochs: int | None = None
+    best_epoch: int | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+
+def training_stages(metadata: dict, root: Path = REPO_ROOT) -> list[Stage]:
+    """Every stage the model went through, oldest first, commands relative to the repository. A model
+    trained in one go has one stage (its ``commands``: the first run and each --resume)."""
+    stages = []
+    for i, st in enumerate(metadata.get("stages") or []):
+        if isinstance(st, dict):
+            cmds = st.get("commands") or ([st["config"]["command"]] if (st.get("config") or {}).get("command") else [])
+            stages.append(Stage(str(st.get("stage") or f"stage {i + 1}"), [relative_command(c, root) for c in cmds],
+                                str(st.get("note") or ""), st.get("epochs"), st.get("best_epoch"),
+                                st.get("val_accuracy"), st.get("litert_test_accuracy")))
+    if not stages:
+        cmds = metadata.get("commands") or ([metadata["command"]] if metadata.get("command") else [])
+        if cmds:
+            stages.append(Stage("training", [relative_command(c, root) for c in cmds], "",
+                                metadata.get("epochs_run"), metadata.get("best_epoch")))
+    return stages
+
+
+def accuracy_margin(accuracy: float, n: int) -> float:
+    """Half-width of the 95 % normal-approximation interval of an accuracy measured on ``n`` images."""
+    return 1.96 * math.sqrt(max(accuracy * (1 - accuracy), 1e-12) / n) if n else float("nan")
+
+
+def evaluation_rows(sets: list[MetricSet]) -> list[dict]:
+    """The evaluations table: each row's image count, its 95 % margin, and a flag on few images."""
+    rows = []
+    for s in sets:
+        n = s.metrics.get("n")
+        acc = s.metrics["accuracy"]
+        few = isinstance(n, int) and n < FEW_IMAGES
+        rows.append({"evaluation": s.label, "accuracy": round(acc, 4), "macro F1": round(s.metrics["macro_f1"], 4),
+                     "images": n if isinstance(n, int) else 0,
+                     "95 % margin": f"± {accuracy_margin(acc, n):.1%}" if isinstance(n, int) and n else "unknown",
+                     "note": f"only {n} images: uncertain" if few else ""})
     return rows
 
 
@@ -122,6 +215,18 @@ def speed_rows(metadata: dict) -> list[dict]:
     add("video clip, mean per frame", fig("video", "ours", "mean_ms"), fig("video", "fer", "mean_ms"), source=src)
     add("classifier alone, batch 1, ms per face", fig("classifier", "ours"), fig("classifier", "fer"), source=src)
     return rows
+
+
+def speed_tables(metadata: dict) -> tuple[list[dict], list[dict]]:
+    """``speed_rows`` in two tables with no empty cells: our figures alone, and those measured against
+    the `fer` library in the same run (with its figure and the ratio)."""
+    alone, compared = [], []
+    for r in speed_rows(metadata):
+        if r["fer (ms)"] is None:
+            alone.append({k: v for k, v in r.items() if k not in ("fer (ms)", "ours / fer")})
+        else:
+            compared.append(r)
+    return alone, compared
 
 
 def speed_sources(metadata: dict) -> list[str]:

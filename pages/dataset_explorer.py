@@ -13,13 +13,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer.audit import (ROOTS_ENV, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
+from fer.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
                        configured_roots, index_dataset, index_signature, predict_split, thumbnail)
 from fer.classes import class_view, fold_predictions
 from fer.model import ModelError
 from ui.charts import class_counts, confusion_heatmap, counter_bars
 from ui.resources import get_classifier
 from ui.sidebar import current_settings
+from ui.text import breakable_file_name
 
 THUMB_SIDE = 96
 PAGE_SIZES = (24, 48, 96)
@@ -62,13 +63,19 @@ def _progress_bar(label: str):
 
 def overview(index: DataSetIndex) -> None:
     counts = index.counts()
+    # A folder of class folders (e.g. the sub-folder "test") has no splits: its one pseudo-split "all"
+    # would show as "Splits: all" and as an "all" column equal to "total".
+    single = index.splits == [SINGLE_SPLIT]
     c1, c2, c3 = st.columns(3)
     c1.metric("Images", f"{index.total():,}")
-    c2.metric("Splits", ", ".join(index.splits))
+    c2.metric("Splits", f"none: one folder of classes ({index.root.name})" if single else ", ".join(index.splits))
     c3.metric("Classes", len(index.classes()))
     st.plotly_chart(class_counts(counts), key="ex_counts_chart")
-    table = [{"class": c, **{s: counts[s].get(c, 0) for s in index.splits},
-              "total": sum(counts[s].get(c, 0) for s in index.splits)} for c in index.classes()]
+    if single:
+        table = [{"class": c, "images": counts[SINGLE_SPLIT].get(c, 0)} for c in index.classes()]
+    else:
+        table = [{"class": c, **{s: counts[s].get(c, 0) for s in index.splits},
+                  "total": sum(counts[s].get(c, 0) for s in index.splits)} for c in index.classes()]
     st.dataframe(table, hide_index=True, key="ex_counts_table")
     if index.refused:
         st.warning(f"{len(index.refused)} symlink(s) point outside the data set and were ignored: "
@@ -127,7 +134,7 @@ def _grid(paths: list[Path], captions: list[str], columns: int = 8) -> None:
         for col, p, cap in zip(cols, paths[start:start + columns], captions[start:start + columns]):
             img = thumbnail(p, THUMB_SIDE)
             if img is None:
-                col.caption(f"unreadable: {p.name}")
+                col.caption(f"unreadable: {breakable_file_name(p.name)}")
             else:
                 col.image(img, caption=cap, width=THUMB_SIDE)
 
@@ -135,7 +142,8 @@ def _grid(paths: list[Path], captions: list[str], columns: int = 8) -> None:
 def browse_section(index: DataSetIndex) -> None:
     st.subheader("Browse")
     c1, c2, c3, c4 = st.columns(4)
-    split = c1.selectbox("Split", index.splits, key="ex_browse_split")
+    split = (SINGLE_SPLIT if index.splits == [SINGLE_SPLIT]
+             else c1.selectbox("Split", index.splits, key="ex_browse_split"))
     classes = index.classes(split)
     if not classes:
         st.info("This split has no class folders.")
@@ -145,9 +153,10 @@ def browse_section(index: DataSetIndex) -> None:
     pages = index.pages(split, cls, per_page)
     page = c4.number_input(f"Page (of {pages})", 1, pages, 1, key=f"ex_browse_page_{split}_{cls}_{per_page}")
     paths = index.page(split, cls, page - 1, per_page)
-    st.caption(f"{index.count(split, cls):,} images of {cls} in {split}; showing "
+    where = index.root.name if split == SINGLE_SPLIT else split
+    st.caption(f"{index.count(split, cls):,} images of {cls} in {where}; showing "
                f"{(page - 1) * per_page + 1:,}-{(page - 1) * per_page + len(paths):,}.")
-    _grid(paths, [p.name for p in paths])
+    _grid(paths, [breakable_file_name(p.name) for p in paths])
 
 
 def _model_key(classifier) -> tuple:
@@ -165,13 +174,15 @@ def disagreement_section(index: DataSetIndex, signature: tuple) -> None:
         return
     c1, c2 = st.columns(2)
     splits = index.splits
-    split = c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="ex_dis_split")
+    split = (SINGLE_SPLIT if splits == [SINGLE_SPLIT] else
+             c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="ex_dis_split"))
     flip = c2.checkbox("Flip test-time augmentation", key="ex_dis_flip")
     key = ("predict", _model_key(clf), str(index.root), signature, split, flip)
     preds: SplitPredictions | None = _recall(key)
     if preds is None:
         n = sum(index.count(split, c) for c in index.classes(split))
-        if not st.button(f"Run {clf.info.name} over {split} ({n:,} images)", key="ex_run_model"):
+        where = index.root.name if split == SINGLE_SPLIT else split
+        if not st.button(f"Run {clf.info.name} over {where} ({n:,} images)", key="ex_run_model"):
             return
         bar, progress = _progress_bar("Classifying")
         preds = predict_split(index, split, clf, flip=flip, progress=progress)

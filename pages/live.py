@@ -27,10 +27,18 @@ video_col, panel_col = st.columns([3, 2], gap="medium")
 # ("Deferred file not found" on click).
 with panel_col:
     slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}
-    st.download_button("Download session (CSV)", data=state.session.log.to_csv, file_name="fer-session.csv",
-                       mime="text/csv", on_click="ignore", key="live_csv",
-                       help="Time, face id, box, every expression's probability (seven or five, as chosen in "
-                            "the sidebar) and the label of every face seen.")
+    # Resolved on click, not now: a START after this run began replaces the session's log.
+    st.download_button("Download session (CSV)", data=lambda: state.session.log.to_csv_bytes(), mime="text/csv",
+                       on_click="ignore", file_name="fer-session.csv", key="live_csv",
+                       help="Every face seen in the session, none left out: ISO time stamp, seconds since "
+                            "START, face id, box, every expression's probability (seven or five, as chosen in "
+                            "the sidebar) and the label.")
+    if state.session.earlier:
+        with st.expander(f"Earlier sessions of this visit ({len(state.session.earlier)})"):
+            for i, old in enumerate(reversed(state.session.earlier)):
+                st.download_button(old.summary().caption(), data=old.to_csv_bytes, mime="text/csv",
+                                   file_name=f"fer-session-{old.started_at:%Y%m%d-%H%M%S}.csv", on_click="ignore",
+                                   key=f"live_csv_earlier_{len(state.session.earlier) - i}", icon=":material/download:")
 
 with video_col:
     source = st.radio("Source", ["Camera", "Video file"], horizontal=True, key="live_source",
@@ -61,6 +69,7 @@ with video_col:
         "Smoothing half-life (s)", 0.0, 1.0, 0.15, 0.05, key="live_smoothing",
         help="How long an old frame keeps half its weight in each face's probabilities. "
              "0 = off (raw per-frame output). Higher is steadier but reacts later to a real change.")
+summary_slot = st.empty()
 
 # Load the model after the streamer is on the page, so START shows up without waiting for it.
 settings = current_settings()
@@ -75,13 +84,19 @@ except (ModelError, RuntimeError, ValueError) as e:
     st.stop()
 
 # Imported here, not at the top: pandas and Plotly are not needed to show START.
-from ui.live_panel import TIMELINE_SPAN_S, render_panel  # noqa: E402
+from ui.live_panel import TIMELINE_SPAN_S, render_panel, render_summary  # noqa: E402
 
 
 playing = ctx is not None and ctx.state.playing
 if not playing:
     n = len(state.session.log)
-    slots["status"].caption(f"Last session: {n} face observations recorded." if n else "Not streaming.")
+    slots["status"].caption(f"Last session: {n:,} face observations recorded (summary below)." if n
+                            else "Not streaming.")
+    if n:
+        with summary_slot.container():
+            render_summary(state.session.log.summary(), key="live-summary-timeline")
+    if state.session.log.write_error:
+        st.warning(state.session.log.write_error)
     if state.error:
         st.error(state.error)
 
@@ -94,6 +109,8 @@ while playing and ctx.state.playing:
         last_seen = now
     if state.error:
         slots["status"].error(state.error)
+    elif state.session.log.write_error:
+        slots["status"].warning(state.session.log.write_error)
     elif update is None:
         slots["status"].info("Connected; waiting for the first processed frame ...")
     elif now - last_seen > STALL_S:

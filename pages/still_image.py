@@ -19,6 +19,7 @@ from fer.imageio import ImageError
 from fer.model import ModelError
 from fer.still import StillResult, analyse_still, encode_png, error_entry, results_json
 from ui.charts import probability_bars
+from ui.kept_uploads import kept_file_uploader
 from ui.resources import get_classifier, get_pipeline
 from ui.sidebar import current_settings
 
@@ -49,7 +50,8 @@ def show_result(res: StillResult, model_name: str | None, flip: bool, heatmap_me
     w, h = res.original_size
     note = f"{w}x{h} px" + (f", shown downscaled to {res.annotated.shape[1]}x{res.annotated.shape[0]}"
                             if res.downscaled else "")
-    st.image(res.annotated, channels="BGR", caption=f"{res.name} ({note})", width="stretch")
+    # "content": a small photo keeps its own size instead of being blown up to the page width.
+    st.image(res.annotated, channels="BGR", caption=f"{res.name} ({note})", width="content")
     if not res.faces:
         st.warning(f"No face found in {res.name}. If the picture is already a cropped face, tick "
                    "**Treat the whole image as one face**; otherwise try a smaller *Min face size* or "
@@ -103,10 +105,9 @@ def main() -> None:
                                "answer drops, on the model that serves: the most faithful of the three on "
                                "FER2013 val (README, 'Heat maps'). HiResCAM and Grad-CAM read the network's "
                                "gradients instead; the first one loads TensorFlow (a few seconds).")
-    uploads = st.file_uploader("Images", type=UPLOAD_TYPES, accept_multiple_files=True, key="still_uploads",
-                               help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "
-                                    "using their EXIF orientation.")
-    inputs: list[tuple[str, bytes]] = [(u.name, u.getvalue()) for u in uploads or []]
+    inputs = kept_file_uploader("Images", type=UPLOAD_TYPES, key="still_uploads",
+                                help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "
+                                     "using their EXIF orientation. They stay here when you visit another page.")
     if st.toggle("Use the camera", key="still_camera"):
         shot = st.camera_input("Take a picture", key="still_camera_input")
         if shot is not None:

@@ -38,8 +38,17 @@ def test_an_empty_file_is_refused():
 
 
 def test_a_truncated_jpeg_is_refused(face_jpeg):
-    with pytest.raises(ImageError, match="corrupt or truncated"):
+    with pytest.raises(ImageError, match="corrupt or truncated") as e:
         decode_image(face_jpeg[: len(face_jpeg) // 2], "half.jpg")
+    # in words: not Pillow's "OSError: image file is truncated (49 bytes not processed)"
+    assert "OSError" not in str(e.value) and "bytes not processed" not in str(e.value), e.value
+    assert "ends before the picture does" in str(e.value)
+
+
+def test_an_image_error_gives_its_reason_without_the_name():
+    with pytest.raises(ImageError) as e:
+        decode_image(b"", "photos/x.jpg")
+    assert e.value.reason("photos/x.jpg") == "the file is empty"
 
 
 def test_an_empty_array_is_refused():

@@ -69,7 +69,7 @@ def test_a_five_class_live_session_logs_and_shows_five_classes(classifier, fer_r
     five = ["angry", "happy", "neutral", "sad", "surprise"]
     assert list(session.log.classes) == five
     header = session.log.to_csv().splitlines()[0].split(",")
-    assert header == ["time_s", "face_id", "x", "y", "w", "h", *five, "label"]
+    assert header == ["timestamp", "time_s", "face_id", "x", "y", "w", "h", *five, "label"]
     assert list(faces_table(updates[-1]).index) == five
     fig = timeline_figure(session.log.since(0.0), now_s=1.0, classes=session.log.classes).to_dict()
     assert fig["layout"]["yaxis"]["categoryarray"] == five
@@ -80,3 +80,26 @@ def test_the_per_face_table_is_sized_to_fit_the_panel_with_up_to_six_faces():
     for n in range(1, 7):
         index, face = table_widths(n)
         assert index + n * face <= TABLE_WIDTH_PX and face >= 44
+
+
+def test_the_session_summary_table_and_whole_timeline_are_valid():
+    from datetime import datetime
+
+    from fer.detection import Box
+    from fer.pipeline import Face
+    from fer.session_log import SessionLog
+    from ui.live_panel import session_timeline_figure, summary_table
+    from fer.config import CLASSES
+    log = SessionLog(started_at=datetime(2026, 12, 1, 9, 30))
+    for n in range(300):
+        label = "happy" if n < 200 else "sad"
+        log.add(n / 30, [Face(Box(10, 10, 80, 80), label, 0.9, {c: (0.9 if c == label else 0.1 / 6) for c in CLASSES},
+                              track_id=3)])
+    s = log.summary()
+    table = summary_table(s)
+    assert list(table["Face"]) == ["#3"] and list(table["Mostly"]) == ["happy"]
+    assert table.loc[0, "happy"] > 0.6 and abs(table.loc[0, [*CLASSES]].sum() - 1) < 1e-6
+    fig = session_timeline_figure(s).to_dict()
+    assert go.Figure(fig).to_dict()["data"] == fig["data"]
+    assert fig["data"][0]["y"][0] == "happy" and fig["data"][0]["y"][-1] == "sad" and len(fig["data"][0]["x"]) == 10
+    assert s.caption().startswith("Started 2026-12-01 09:30:00, ran 10 s: 1 face, 300 face observations")

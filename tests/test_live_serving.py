@@ -112,7 +112,24 @@ def test_a_file_that_is_not_a_video_is_refused_with_a_reason(tmp_path):
     from ui.rtc import probe_video
     bad = tmp_path / "notes.mp4"
     bad.write_bytes(b"this is not a video")
-    assert "not a video" in probe_video(bad)
+    problem = probe_video(bad)
+    assert "not a video" in problem
+    # words, not FFmpeg's error number, exception class or the upload's temporary path
+    assert "Errno" not in problem and "Error" not in problem and str(tmp_path) not in problem, problem
+    assert not any(ch.isdigit() for ch in problem), problem
+
+
+def test_a_video_cut_short_is_refused_in_words(tmp_path):
+    from ui.rtc import probe_video
+    from fer.config import fer2013_root
+    real = sorted((fer2013_root().parent / "videos").glob("*.mp4"))
+    if not real:
+        pytest.skip("no clip in ../shared/data/videos")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(real[0].read_bytes()[:2000])
+    problem = probe_video(cut)
+    assert problem and ("not a video we can play" in problem or "no frames" in problem), problem
+    assert "Errno" not in problem and str(tmp_path) not in problem, problem
 
 
 def test_frame_callback_analyses_only_the_newest_frame_and_counts_the_stale_ones(classifier):

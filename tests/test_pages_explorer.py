@@ -128,3 +128,25 @@ def test_the_model_over_a_split_fills_the_confusion_matrix_and_a_cell_lists_its_
     assert f"**{n:,} image(s) labelled happy, predicted {classifier.classes[k]}**" in [m.value for m in at.markdown]
     table = _table(at, "file", *classifier.classes)
     assert len(table) == n and list(table.columns[1:]) == classifier.classes
+
+
+def test_a_sub_folder_of_classes_shows_no_pseudo_split_and_one_count_column(planted):
+    at = _page()
+    at.selectbox(key="ex_root").set_value(planted.resolve())
+    at.text_input(key="ex_sub").input("test")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    m = _metrics(at)
+    assert "all" not in m["Splits"] and m["Splits"].startswith("none"), m["Splits"]
+    table = _table(at, "class")
+    assert list(table.columns) == ["class", "images"], list(table.columns)
+    assert dict(zip(table["class"], table["images"])) == {"happy": 6, "sad": 5, "surprise": 5}
+    assert not [s for s in at.selectbox if s.label == "Split"], "a one-folder data set has no split to choose"
+
+
+def test_file_names_under_thumbnails_break_only_at_their_joints():
+    from ui.text import BREAK, breakable_file_name
+    assert breakable_file_name("PrivateTest_10077120.jpg") == f"PrivateTest_{BREAK}10077120{BREAK}.jpg"
+    assert breakable_file_name("a-b_c.d.png") == f"a-{BREAK}b_{BREAK}c.d{BREAK}.png"
+    assert breakable_file_name("plain") == "plain"
+    assert breakable_file_name("x.jpg").replace(BREAK, "") == "x.jpg"

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from fer.config import REPO_ROOT
 from fer.detection import DetectorSettings
-from fer.report import format_duration, metric_sets, read_history, speed_rows
+from fer.report import format_duration, metric_sets, read_history, relative_command, speed_rows, training_stages
 from ui.sidebar import AppSettings
 
 PAGE = str(REPO_ROOT / "pages" / "model_report.py")
@@ -36,19 +36,20 @@ def test_the_report_shows_the_models_metadata_and_figures(classifier):
     m = _metrics(at)
     assert m["Epochs run"] == str(meta["epochs_run"])
     assert m["Training wall time"] == format_duration(meta["train_wall_seconds"])
-    assert [c.value for c in at.code] == [meta["command"]]
+    assert [c.value for c in at.code] == ["\n".join(s.commands) for s in training_stages(meta)]
     sets = metric_sets(meta)
     assert sets, "the model under test records no evaluation"
     headline = sets[0]
     assert m[f"{headline.split.capitalize()} accuracy"] == f"{headline.metrics['accuracy']:.1%}"
     assert m["Macro F1"] == f"{headline.metrics['macro_f1']:.3f}"
-    assert at.selectbox(key="report_set").options == [s.label for s in sets]
+    key = f"report_set:{classifier.info.path}"
+    assert at.selectbox(key=key).options == [s.label for s in sets]
     keys = {el.key for el in at.get("plotly_chart")}
     assert {"report_recall", "report_cm"} <= keys
     if read_history(classifier.info.path):
         assert "report_curves" in keys
     for i, s in enumerate(sets):
-        at.selectbox(key="report_set").set_value(i)
+        at.selectbox(key=key).set_value(i)
         at.run()
         assert _metrics(at)[f"{s.split.capitalize()} accuracy"] == f"{s.metrics['accuracy']:.1%}"
 
@@ -66,7 +67,8 @@ def test_the_shipped_model_is_reported_on_the_test_split_of_the_runtime_that_ser
 def test_a_model_folder_that_recorded_little_still_gets_a_report(classifier, tmp_path):
     folder = tmp_path / "bare"
     folder.mkdir()
-    meta = {k: v for k, v in classifier.info.metadata.items() if k not in ("metrics", "command", "train_wall_seconds")}
+    meta = {k: v for k, v in classifier.info.metadata.items()
+            if k not in ("metrics", "command", "commands", "stages", "train_wall_seconds")}
     (folder / "metadata.json").write_text(json.dumps(meta))
     shutil.copy(classifier.info.path / "model.tflite", folder / "model.tflite")
     at = _page(str(folder))
@@ -123,3 +125,75 @@ def test_history_rows_parse_and_bad_values_are_dropped(tmp_path):
     assert read_history(tmp_path) == [{"epoch": 0, "accuracy": 0.5, "loss": 1.2, "val_accuracy": 0.4},
                                       {"epoch": 1, "accuracy": 0.6, "val_accuracy": 0.45}]
     assert read_history(tmp_path / "missing") == []
+
+
+def test_every_training_stage_is_shown_with_paths_relative_to_the_repository(classifier):
+    """The report used to show only the last fine-tune, with an absolute path from the training machine."""
+    meta = classifier.info.metadata
+    stages = training_stages(meta)
+    assert len(stages) == len(meta.get("stages") or [None])
+    at = _page()
+    shown = [c.value for c in at.code]
+    assert len(shown) == len(stages)
+    for stage, text in zip(stages, shown):
+        for word in text.split():
+            assert not word.startswith("/"), f"absolute path in the report: {word}"
+    recorded = [c for st in meta.get("stages", []) for c in st.get("commands", [])] or meta.get("commands", [])
+    assert [c for t in shown for c in t.splitlines()] == [relative_command(c) for c in recorded]
+    assert any(f"**{i}. {s.name}**" in m.value for i, s in enumerate(stages, 1) for m in at.markdown)
+
+
+def test_relative_command_keeps_relative_paths_and_rewrites_absolute_ones(tmp_path):
+    root = tmp_path / "work" / "main"
+    cmd = f"python -m fer train --data ../shared/data/x --out {tmp_path}/work/runs/v2 --init-from {root}/models/a/model.keras"
+    assert relative_command(cmd, root) == ("python -m fer train --data ../shared/data/x --out ../runs/v2 "
+                                           "--init-from models/a/model.keras")
+
+
+def test_the_data_table_includes_the_test_split(classifier):
+    meta = classifier.info.metadata
+    at = _page()
+    table = at.dataframe[0].value
+    assert list(table["split"]) == ["train", "val", "test"], table
+    test = table[table["split"] == "test"].iloc[0]
+    assert test["images"] == f"{meta['metrics']['litert_test']['plain']['n']:,}" and "fer2013/test" in test["roots"]
+
+
+def test_the_speed_tables_never_show_an_empty_cell(classifier):
+    at = _page()
+    speed = [d.value for d in at.dataframe if "figure" in d.value.columns]
+    assert speed, "no speed table"
+    for df in speed:
+        assert not df.isna().any().any(), df
+        assert "None" not in df.astype(str).to_string()
+
+
+def test_figures_on_starts_at_the_headline_after_switching_model(classifier, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(classifier.info.path, other, ignore=shutil.ignore_patterns("checkpoints", "*.keras"))
+    at = _page()
+    sets = metric_sets(classifier.info.metadata)
+    at.selectbox(key=f"report_set:{classifier.info.path}").set_value(len(sets) - 1)
+    at.run()
+    assert at.selectbox[0].value == len(sets) - 1
+    at.session_state["_fer_app_settings"] = AppSettings(str(other), DetectorSettings())
+    at.run()
+    assert not at.exception
+    assert at.selectbox[0].value == 0, "the previous model's choice was carried over"
+    assert _metrics(at)["Test accuracy"] == f"{sets[0].metrics['accuracy']:.1%}"
+
+
+def test_evaluations_on_few_images_are_flagged(classifier, tmp_path):
+    folder = tmp_path / "smoke"
+    folder.mkdir()
+    meta = json.loads(json.dumps(classifier.info.metadata))
+    small = meta["metrics"]["litert_test"]["plain"]
+    small["n"] = 42
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    shutil.copy(classifier.info.path / "model.tflite", folder / "model.tflite")
+    at = _page(str(folder))
+    table = next(d.value for d in at.dataframe if "evaluation" in d.value.columns)
+    flagged = table[table["images"] == 42]
+    assert len(flagged) == 1 and "only 42 images" in flagged.iloc[0]["note"]
+    assert (table[table["images"] > 42]["note"] == "").all()
+    assert any("only 42 images" in w.value for w in at.warning), [w.value for w in at.warning]

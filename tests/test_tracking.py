@@ -125,18 +125,18 @@ def test_session_log_csv_has_one_row_per_face_with_all_probabilities():
     log.add(0.033, tr.update([face(11, 20), face(301, 20, label="sad")], 0.033))
     rows = list(csv.DictReader(io.StringIO(log.to_csv())))
     assert len(rows) == 4
-    assert list(rows[0]) == ["time_s", "face_id", "x", "y", "w", "h", *CLASSES, "label"]
+    assert list(rows[0]) == ["timestamp", "time_s", "face_id", "x", "y", "w", "h", *CLASSES, "label"]
     assert {r["face_id"] for r in rows} == {"1", "2"}
     for r in rows:
         assert sum(float(r[c]) for c in CLASSES) == pytest.approx(1.0, abs=1e-3)
         assert r["label"] == max(CLASSES, key=lambda c: float(r[c]))
 
 
-def test_session_log_is_bounded_and_since_returns_the_tail():
-    log = SessionLog(max_rows=100)
+def test_session_log_memory_is_bounded_and_since_returns_the_tail():
+    log = SessionLog(recent_rows=100)
     for i in range(250):
         log.add(i / 10, [face(0, 0)])
-    assert len(log) == 100
+    assert len(log) == 250 and len(log.since(0.0)) == 100
     tail = log.since(24.0)
     assert [r.time_s for r in tail] == [24.0, 24.1, 24.2, 24.3, 24.4, 24.5, 24.6, 24.7, 24.8, 24.9]
 

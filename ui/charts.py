@@ -52,7 +52,7 @@ def class_counts(counts: Mapping[str, Mapping[str, int]], title: str = "Images p
                             text=[per_class.get(c, 0) for c in classes], textposition="outside")
                      for split, per_class in counts.items()])
     fig.update_layout(title=title, barmode="group", margin=_MARGIN, height=360, yaxis_title="images",
-                      legend_title_text="split")
+                      legend_title_text="split", showlegend=len(counts) > 1)
     return fig
 
 

@@ -11,7 +11,9 @@ import streamlit as st
 
 from fer.config import CLASS_COLORS_BGR, CLASSES
 from fer.live import LiveUpdate
+from fer.report import format_duration
 from fer.session_log import LogRow
+from fer.session_summary import SessionSummary
 
 #: The timeline shows this many seconds of history.
 TIMELINE_SPAN_S = 60.0
@@ -79,6 +81,46 @@ def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_S
               "yaxis": {"categoryorder": "array", "categoryarray": list(classes), "type": "category",
                         "range": [-0.5, len(classes) - 0.5]}}
     return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def summary_table(summary: SessionSummary) -> pd.DataFrame:
+    """One row per face seen: time seen, first and last seen (s), then the share of its time per expression."""
+    return pd.DataFrame([{"Face": f"#{f.face_id}", "Seen": format_duration(f.seen_s), "From (s)": round(f.first_s, 1),
+                          "To (s)": round(f.last_s, 1), "Mostly": f.top, **f.shares} for f in summary.faces])
+
+
+def session_timeline_figure(summary: SessionSummary) -> go.Figure:
+    """The whole session's timeline (one point per face per second), built like ``timeline_figure``."""
+    traces = []
+    for face_id, points in summary.timeline.items():
+        traces.append({
+            "type": "scatter", "x": [t for t, _ in points], "y": [label for _, label in points],
+            "mode": "lines+markers", "name": f"#{face_id}",
+            "line": {"width": 1, "color": "rgba(128,128,128,0.4)", "shape": "hv"},
+            "marker": {"size": 6, "color": [_css(CLASS_COLORS_BGR.get(label, (255, 255, 255))) for _, label in points]},
+            "hovertemplate": "face #" + str(face_id) + "<br>%{x:.0f} s: %{y}<extra></extra>"})
+    layout = {"height": 260, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "showlegend": len(traces) > 1,
+              "title": {"text": "Expressions, whole session", "font": {"size": 14}},
+              "xaxis": {"title": {"text": "seconds"}, "range": [0.0, max(summary.duration_s, 1.0)]},
+              "yaxis": {"categoryorder": "array", "categoryarray": list(CLASSES), "type": "category",
+                        "range": [-0.5, len(CLASSES) - 0.5]}}
+    return go.Figure(data=traces, layout=layout, _validate=False)
+
+
+def render_summary(summary: SessionSummary, key: str) -> None:
+    """The summary after STOP: when, how long, each face's time and expression shares, the whole timeline."""
+    st.markdown("**Session summary**")
+    st.caption(summary.caption())
+    if not summary.faces:
+        st.info("No face was seen in this session.")
+        return
+    st.markdown("  \n".join(f"**Face #{f.face_id}**: seen {format_duration(f.seen_s)}, mostly {f.top} "
+                             f"({f.shares[f.top]:.0%} of its time)" for f in summary.faces))
+    table = summary_table(summary)
+    st.dataframe(table, hide_index=True, column_config={
+        c: st.column_config.ProgressColumn(c, format="percent", min_value=0.0, max_value=1.0) for c in CLASSES
+        if c in table.columns})
+    st.plotly_chart(session_timeline_figure(summary), key=key, config={"displayModeBar": False})
 
 
 def _thin(rows: list[LogRow], per_s: int) -> list[LogRow]:

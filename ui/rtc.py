@@ -219,5 +219,10 @@ def probe_video(path: Path) -> str | None:
             for _ in c.decode(video=0):
                 return None
             return "the video stream has no frames"
+    except av.InvalidDataError:
+        return ("not a video we can play: its contents are not in any video format FFmpeg knows "
+                "(renamed from another kind of file, or damaged?)")
     except (av.FFmpegError, OSError, ValueError) as e:
-        return f"not a video we can play ({type(e).__name__}: {e})"
+        # FFmpeg's messages carry an error number and the (temporary) file's path: keep only the words.
+        words = getattr(e, "strerror", None) or "FFmpeg could not read it"
+        return f"not a video we can play: {str(words).rstrip('.').lower()}"

@@ -116,17 +116,19 @@ class StreamlitServer(str):
 @contextlib.contextmanager
 def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | None = None,
                      timeout: float = 120.0, log_path: Path | None = None,
-                     cwd: Path | None = None) -> Iterator[StreamlitServer]:
+                     cwd: Path | None = None, repo_watcher_config: bool = False) -> Iterator[StreamlitServer]:
     """Run ``streamlit run app`` (headless, own process group, FER_ICE_LOOPBACK=1) from the repo root
     (or ``cwd``, e.g. an older copy of the code); yield its base URL once it answers; kill the whole
-    process group on exit."""
+    process group on exit. File watching is off unless ``repo_watcher_config`` leaves it to
+    .streamlit/config.toml (to test that file)."""
     port = port or free_port()
     if log_path is None:
         import tempfile
         log_path = Path(tempfile.mkstemp(prefix="streamlit-", suffix=".log")[1])
     cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.headless=true",
-           f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none", "--server.runOnSave=false"]
+           f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"]
+    if not repo_watcher_config:
+        cmd += ["--server.fileWatcherType=none", "--server.runOnSave=false"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=cwd or REPO_ROOT, env=_server_env(env), stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)

@@ -50,3 +50,43 @@ def test_clicking_a_confusion_cell_shows_that_pairs_images(tmp_path, fer_root, c
             browser.close()
         log = url.log()
         assert "Traceback" not in log, log[-3000:]
+
+
+#: For each thumbnail caption: its text and the character offsets where its rendered lines start.
+_LINE_STARTS_JS = """els => els.map(el => {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let text = "", starts = [], lastTop = null, node;
+  while ((node = walker.nextNode())) {
+    for (let i = 0; i < node.data.length; i++) {
+      const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1);
+      const rect = r.getClientRects()[0];
+      if (rect && rect.width > 0) {
+        if (lastTop === null || rect.top > lastTop + 2) starts.push(text.length + i);
+        lastTop = rect.top;
+      }
+    }
+    text += node.data;
+  }
+  return {text, starts};
+})"""
+
+
+def test_thumbnail_names_wrap_at_their_joints_not_mid_word(fer_root, chromium_ok):
+    with streamlit_server("app.py", timeout=120) as url, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = open_page_from_navigation(browser, url, "Data set explorer", {"width": 1400, "height": 1000})
+            expect(page.get_by_text("Browse")).to_be_visible(timeout=120_000)
+            captions = page.locator('[data-testid="stImageCaption"]')
+            expect(captions.first).to_be_visible(timeout=120_000)
+            lines = captions.evaluate_all(_LINE_STARTS_JS)
+            assert len(lines) >= 8, lines
+            wrapped = 0
+            for c in lines:
+                assert c["starts"] and c["starts"][0] == 0, c
+                for i in c["starts"][1:]:
+                    wrapped += 1
+                    assert c["text"][i - 1] in "\u200b_-.", f"{c['text']!r} breaks mid-word at {i}"
+            assert wrapped, "no name wrapped at all: the test would not notice a mid-word break"
+        finally:
+            browser.close()

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -38,9 +41,35 @@ class Run:
     group_alive_after_exit: bool = True
     leftover_pids: list[int] = field(default_factory=list)
     server_log: str = ""
+    summary_text: str = ""
+    csv_after_stop: str = ""
+    second_csv: str = ""
+    earlier_csv: str = ""
 
 
-def _play(page, frame, run: Run) -> None:
+def _download_after_reruns(page) -> str:
+    """The CSV, clicked once more if the first click landed on a button a rerun had just replaced
+    (Streamlit answers "Deferred file not found" then; seen once in several runs on a loaded machine)."""
+    try:
+        return drive.download_csv(page, timeout_s=30)
+    except Exception:  # noqa: BLE001  playwright's TimeoutError
+        return drive.download_csv(page, timeout_s=60)
+
+
+def _play_again(page, frame, run: Run) -> None:
+    """A second START-STOP in the same visit: the first session stays downloadable."""
+    drive.press(frame, "Start")
+    drive.wait_processed(page, WARM_UP_FRAMES)
+    drive.press(frame, "Stop")
+    page.get_by_text("Earlier sessions of this visit (1)").wait_for(timeout=30_000)
+    run.second_csv = _download_after_reruns(page)
+    page.get_by_text("Earlier sessions of this visit (1)").click()
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name=re.compile("^Started ")).click()
+    run.earlier_csv = Path(info.value.path()).read_text(encoding="utf-8")
+
+
+def _play(page, frame, run: Run, again: bool = False) -> None:
     drive.press(frame, "Start")
     run.first_reading = drive.wait_processed(page, WARM_UP_FRAMES)
     run.samples = drive.sample_panel(page, WATCH_S)
@@ -49,10 +78,15 @@ def _play(page, frame, run: Run) -> None:
     run.csv_text = drive.download_csv(page)
     drive.press(frame, "Stop")
     page.get_by_text("Last session:").wait_for(timeout=30_000)
+    page.get_by_text("Session summary").wait_for(timeout=30_000)
     run.status_after_stop = page.locator('[data-testid="stMain"]').inner_text()
     for _ in range(3):  # nothing may be processed once stopped
         run.processed_after_stop.append(drive.read_panel(page).processed)
         page.wait_for_timeout(500)
+    run.summary_text = page.locator('[data-testid="stMain"]').inner_text()
+    run.csv_after_stop = drive.download_csv(page)
+    if again:
+        _play_again(page, frame, run)
 
 
 def _session(fake_media, tmp_path_factory, use_file: bool) -> Run:
@@ -68,7 +102,7 @@ def _session(fake_media, tmp_path_factory, use_file: bool) -> Run:
                     frame, run.start_visible_s = drive.open_live_page(page, url)
                     if use_file:
                         frame = drive.choose_video_file(page, fake_media.upload_mp4)
-                    _play(page, frame, run)
+                    _play(page, frame, run, again=not use_file)
                 except Exception as e:
                     shot = log.with_suffix(".png")
                     page.screenshot(path=str(shot), full_page=True)
@@ -146,10 +180,12 @@ def test_strongly_happy_face_reads_happy_most_of_the_time(camera_run, fake_media
 
 def test_csv_download_holds_every_face_of_the_session(camera_run):
     rows = _csv_rows(camera_run)
-    assert list(rows[0]) == ["time_s", "face_id", "x", "y", "w", "h", *CLASSES, "label"]
+    assert list(rows[0]) == ["timestamp", "time_s", "face_id", "x", "y", "w", "h", *CLASSES, "label"]
     assert len(rows) >= WARM_UP_FRAMES
     times = [float(r["time_s"]) for r in rows]
     assert times == sorted(times) and times[-1] > 1.0
+    stamps = [datetime.fromisoformat(r["timestamp"]) for r in rows]
+    assert (stamps[-1] - stamps[0]).total_seconds() == pytest.approx(times[-1] - times[0], abs=0.01)
     for r in rows:
         probs = {c: float(r[c]) for c in CLASSES}
         assert sum(probs.values()) == pytest.approx(1.0, abs=2e-3)
@@ -157,6 +193,23 @@ def test_csv_download_holds_every_face_of_the_session(camera_run):
         # The face sits in the middle of the 640x480 canvas, about 220 px wide.
         x, y, w, h = (int(r[k]) for k in ("x", "y", "w", "h"))
         assert 120 < x + w / 2 < 520 and 100 < y + h / 2 < 380 and 120 < w < 330
+
+
+def test_stop_leaves_a_summary_of_the_session(camera_run):
+    text = camera_run.summary_text
+    assert "Session summary" in text and "Started " in text, text
+    assert re.search(r"ran \d+ (min \d+ )?s: 1 face, [\d,]+ face observations", text), text
+    assert re.search(r"Face #\d+: seen \d+ s, mostly happy \(\d+% of its time\)", text), text
+    assert "Expressions, whole session" in text, text
+    # the CSV downloaded after STOP is the whole session: at least every row seen while playing
+    assert len(list(csv.DictReader(io.StringIO(camera_run.csv_after_stop)))) >= len(_csv_rows(camera_run))
+
+
+def test_the_next_start_keeps_the_previous_session_downloadable(camera_run):
+    first = camera_run.csv_after_stop
+    assert camera_run.earlier_csv == first, "the earlier session's download must be the first session, whole"
+    second = list(csv.DictReader(io.StringIO(camera_run.second_csv)))
+    assert second and second[0]["timestamp"] > list(csv.DictReader(io.StringIO(first)))[-1]["timestamp"]
 
 
 def test_stop_ends_processing(camera_run):

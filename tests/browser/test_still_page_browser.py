@@ -68,3 +68,44 @@ def test_an_uploaded_face_photo_draws_the_probability_chart_and_the_heat_map(tmp
             browser.close()
         log = url.log()
         assert "Traceback" not in log and "Segmentation fault" not in log, log[-3000:]
+
+
+def test_uploads_survive_a_page_switch_and_small_photos_keep_their_size(tmp_path, fer_root, chromium_ok):
+    photo = tmp_path / "face_photo.jpg"
+    _face_photo(photo)
+    det = FaceDetector(DetectorSettings())
+    crops = (cv2.resize(cv2.imread(str(f)), (192, 192)) for f in sorted((fer_root / "test" / "happy").iterdir()))
+    crop = next(c for c in crops if len(det.detect(cv2.cvtColor(c, cv2.COLOR_BGR2GRAY))) == 0)
+    small = tmp_path / "small_crop.png"
+    cv2.imwrite(str(small), crop)
+    with streamlit_server("app.py", timeout=120) as url, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = open_page_from_navigation(browser, url, "Still images", {"width": 1400, "height": 1000})
+            page.get_by_text("Show heat maps").click()  # keep TensorFlow out of this test
+            page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files([str(photo), str(small)])
+            expect(page.get_by_text("Face 1:")).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
+            expect(page.get_by_text("No face found in small_crop.png")).to_be_visible(timeout=60_000)
+
+            # a 192 px crop is shown at 192 px, not stretched to the page width; its message stays in view
+            shown = page.locator('[data-testid="stImage"]', has_text="small_crop.png").locator("img")
+            width = shown.evaluate("img => img.getBoundingClientRect().width")
+            assert width <= 200, f"a 192 px image was shown {width:.0f} px wide"
+            shown.scroll_into_view_if_needed()
+            expect(page.get_by_text("No face found in small_crop.png")).to_be_in_viewport()
+
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            nav.get_by_text("Model report").click()
+            expect(page.get_by_role("heading", name="Model report")).to_be_visible(timeout=60_000)
+            nav.get_by_text("Still images").click()
+            expect(page.get_by_text("Still here from before you switched pages")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Face 1:")).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
+            expect(page.get_by_text("No face found in small_crop.png")).to_be_visible(timeout=FIRST_RESULT_TIMEOUT_MS)
+
+            page.get_by_role("button", name="Forget them").click()
+            expect(page.get_by_text("Upload one or more images to start.")).to_be_visible(timeout=60_000)
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            browser.close()
+        log = url.log()
+        assert "Traceback" not in log, log[-3000:]
