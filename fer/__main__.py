@@ -1,4 +1,4 @@
-"""The command line: ``python -m fer predict|video|batch|evaluate|train|export``."""
+"""The command line: python -m fer predict|video|batch|evaluate|train|export."""
 from __future__ import annotations
 
 import argparse

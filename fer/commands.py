@@ -26,11 +26,13 @@ def add_video_command(sub) -> None:
     vi.add_argument("--every", type=_positive_int, default=1, help="analyse every N-th frame (default every frame)")
     vi.add_argument("--half-life", type=float, default=0.15, help="smoothing half-life in seconds, as on the live "
                     "page (0: off)")
-    vi.add_argument("--model")
+    vi.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     vi.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
                     help="average each face with its mirror image (off by default, as on the live page)")
-    vi.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
-    vi.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    vi.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor,
+                    help="face detector's scale step: smaller finds more faces, slower")
+    vi.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors,
+                    help="face detector's confirmations per face: higher, fewer false faces")
     vi.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     vi.add_argument("--no-progress", action="store_true", help="no progress bar")
     vi.set_defaults(func=_video)
@@ -41,17 +43,20 @@ def add_batch_command(sub) -> None:
     ba = sub.add_parser("batch", help="photos and videos at scale into Parquet, in this process or on a Ray cluster")
     ba.add_argument("inputs", nargs="+", help="files, folders (recursive: images and videos) or glob patterns")
     ba.add_argument("--out", required=True, help="output folder of Parquet files (rerunning skips files already in it)")
-    ba.add_argument("--engine", choices=["local", "ray"], default="local")
+    ba.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local: this process; ray: Ray Data on a local or existing cluster")
     ba.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of `ray start --head`, or 'auto'); "
                     "default: start Ray on this machine")
     ba.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per CPU of the cluster)")
-    ba.add_argument("--model")
+    ba.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     ba.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
                     help="photos: average each face with its mirror image, as predict does (videos never: as live)")
     ba.add_argument("--every", type=_positive_int, default=1, help="videos: analyse every N-th frame")
     ba.add_argument("--half-life", type=float, default=0.15, help="videos: smoothing half-life in seconds")
-    ba.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor)
-    ba.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors)
+    ba.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor,
+                    help="face detector's scale step: smaller finds more faces, slower")
+    ba.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors,
+                    help="face detector's confirmations per face: higher, fewer false faces")
     ba.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
     ba.add_argument("--no-progress", action="store_true", help="no progress bar")
     ba.set_defaults(func=_batch)
