@@ -29,6 +29,13 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+def _command_line() -> str:
+    """This invocation as a command to record in a model's metadata, absolute paths made relative to
+    the repository (a recorded command must not name the machine it ran on)."""
+    from .report import relative_command
+    return relative_command("python -m fer " + shlex.join(sys.argv[1:]))
+
+
 def _pairs(items: list[str] | None, option: str) -> dict[str, float]:
     """["rafdb=1.09", ...] -> {"rafdb": 1.09}; a malformed item is a usage error."""
     out = {}
@@ -55,7 +62,7 @@ def _train(args: argparse.Namespace) -> int:
                       warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                       hold_out=_pairs(args.hold_out, "--hold-out"), framing=_pairs(args.framing, "--framing"),
                       balance=args.balance, targets=args.targets, clean=args.clean, votes=args.votes,
-                      command="python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                      command=_command_line())
     meta = train(cfg)
     print(json.dumps({"out": args.out, "val": {k: v["accuracy"] for k, v in meta["metrics"]["val"].items()},
                       "test": {k: v["accuracy"] for k, v in meta["metrics"].get("test", {}).items()}}))
@@ -219,7 +226,7 @@ def _record_evaluation(model_dir, args: argparse.Namespace, r: dict) -> None:
         key += f" | {r['class_view']} classes"
     keep = {k: r[k] for k in ("accuracy", "macro_f1", "n", "truth", "flip", "left_out", "per_root") if k in r}
     keep["recall"] = {c: v["recall"] for c, v in r["per_class"].items()}
-    keep["command"] = "python -m fer " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    keep["command"] = _command_line()
     keep["date"] = time.strftime("%Y-%m-%d")
     meta.setdefault("evaluations", {})[key] = keep
     meta_file.write_text(json.dumps(meta, indent=2))

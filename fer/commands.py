@@ -16,8 +16,17 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _add_detector_options(parser: argparse.ArgumentParser) -> None:
+    """The Haar detector's sensitivity options, with the product's defaults (video and batch)."""
+    d = DetectorSettings()
+    parser.add_argument("--scale-factor", type=float, default=d.scale_factor,
+                        help="face detector's scale step: smaller finds more faces, slower")
+    parser.add_argument("--min-neighbors", type=int, default=d.min_neighbors,
+                        help="face detector's confirmations per face: higher, fewer false faces")
+    parser.add_argument("--min-size", type=int, default=d.min_size, help="smallest face side in pixels")
+
+
 def add_video_command(sub) -> None:
-    detector_defaults = DetectorSettings()
     vi = sub.add_parser("video", help="analyse recorded videos as the live page would, into a CSV")
     vi.add_argument("videos", nargs="+", help="video files (anything FFmpeg plays)")
     vi.add_argument("--csv", required=True, help="output CSV: the live CSV's columns plus source, frame, pts_s, error")
@@ -29,17 +38,12 @@ def add_video_command(sub) -> None:
     vi.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     vi.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
                     help="average each face with its mirror image (off by default, as on the live page)")
-    vi.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor,
-                    help="face detector's scale step: smaller finds more faces, slower")
-    vi.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors,
-                    help="face detector's confirmations per face: higher, fewer false faces")
-    vi.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    _add_detector_options(vi)
     vi.add_argument("--no-progress", action="store_true", help="no progress bar")
     vi.set_defaults(func=_video)
 
 
 def add_batch_command(sub) -> None:
-    detector_defaults = DetectorSettings()
     ba = sub.add_parser("batch", help="photos and videos at scale into Parquet, in this process or on a Ray cluster")
     ba.add_argument("inputs", nargs="+", help="files, folders (recursive: images and videos) or glob patterns")
     ba.add_argument("--out", required=True, help="output folder of Parquet files (rerunning skips files already in it)")
@@ -53,11 +57,7 @@ def add_batch_command(sub) -> None:
                     help="photos: average each face with its mirror image, as predict does (videos never: as live)")
     ba.add_argument("--every", type=_positive_int, default=1, help="videos: analyse every N-th frame")
     ba.add_argument("--half-life", type=float, default=0.15, help="videos: smoothing half-life in seconds")
-    ba.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor,
-                    help="face detector's scale step: smaller finds more faces, slower")
-    ba.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors,
-                    help="face detector's confirmations per face: higher, fewer false faces")
-    ba.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    _add_detector_options(ba)
     ba.add_argument("--no-progress", action="store_true", help="no progress bar")
     ba.set_defaults(func=_batch)
 

@@ -348,6 +348,21 @@ def _checkpointed_epochs(ckpt: Path) -> int:
         return 0
 
 
+def _recorded_config(cfg: TrainConfig) -> dict:
+    """The run's configuration for the metadata, absolute paths made relative to the repository."""
+    from .report import relative_path
+
+    def rel(v):
+        if isinstance(v, str) and v.startswith(os.sep):
+            return relative_path(v)
+        if isinstance(v, (list, tuple)):
+            return [rel(x) for x in v]
+        if isinstance(v, dict):
+            return {rel(k): x for k, x in v.items()}
+        return v
+    return {k: rel(v) for k, v in cfg.__dict__.items()}
+
+
 def licence_restrictions(roots: list[str]) -> list[str]:
     """The research-only licences a model trained on ``roots`` inherits (empty: none known)."""
     from .config import RESTRICTED_DATA
@@ -475,7 +490,7 @@ def train(cfg: TrainConfig) -> dict:
         "architecture": {"name": model.name, "widths": list(cfg.widths), "params": int(model.count_params())},
         "command": cfg.command,
         "commands": [line.split("\t", 1)[1] for line in (out / "commands.log").read_text().splitlines()],
-        "config": {k2: (list(v) if isinstance(v, tuple) else v) for k2, v in cfg.__dict__.items()},
+        "config": _recorded_config(cfg),
         "data": {"train": {"roots": train_set.roots, "counts": train_set.root_counts(), "n": int(len(train_set.labels))},
                  "val": {"roots": val_set.roots, "counts": val_set.root_counts(), "n": int(len(val_set.labels))},
                  "framing": cfg.framing, "hold_out": cfg.hold_out, "targets": targets.notes,
