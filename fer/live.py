@@ -87,7 +87,7 @@ class LiveSession:
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
         faces = pipeline.analyse(frame_bgr, near=near, rescan=rescan).faces
-        if near is None or rescan:
+        if near is None or (rescan and near):  # an empty room's in-between rescans don't count
             self._last_full_scan = clock
         faces = tracker.update(faces, clock)
         if draw:
@@ -116,13 +116,17 @@ class LiveSession:
             return None
 
     def _where_to_look(self, tracker: FaceTracker, now: float) -> tuple[list[Box] | None, bool]:
-        """(None, False): scan the whole frame (no face followed yet). (boxes of the followed faces,
-        False): search only near them. (boxes, True): the periodic full scan is due, which catches
-        faces entering the view; the followed faces re-found near their boxes are left out of it."""
+        """(None, False): no face followed and the periodic scan is due: scan the whole frame through
+        every view. ([], True): no face followed, between those: the detector's rescan (for Haar the
+        upright view and one extra view in turn, under a third of the full scan's cost), so an empty
+        room does not slow the stream. (boxes of the followed faces, False): search only near them.
+        (boxes, True): the periodic rescan is due, which catches faces entering the view; the
+        followed faces re-found near their boxes are left out of it."""
         boxes = tracker.current_boxes()
+        due = now - self._last_full_scan >= self.full_scan_every_s
         if not boxes:
-            return None, False
-        return boxes, now - self._last_full_scan >= self.full_scan_every_s
+            return (None, False) if due else ([], True)
+        return boxes, due
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False

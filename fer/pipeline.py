@@ -108,14 +108,15 @@ class FramePipeline:
         """Every face in a BGR uint8 frame, classified in one batch. With ``near`` (the boxes of the
         faces a video just showed), only the neighbourhood of those faces is searched: the cheap
         path for the frames between a video's full scans. With ``near`` and ``rescan`` (a video's
-        periodic full scan), the faces re-found near their boxes are left out of the full scan,
-        which then only looks for new faces and for the followed ones not re-found."""
+        periodic full scan), the faces re-found near their boxes are left out of the detector's
+        ``rescan``, which then only looks for new faces and for the followed ones not re-found;
+        ``near=[]`` with ``rescan``: a video with no face followed, scanned by ``rescan`` alone."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
         seen = gray if detector.takes == "gray" else frame_bgr
-        if near and rescan:
-            kept = detector.detect_near(seen, near, hold=False)
+        if near is not None and rescan:
+            kept = detector.detect_near(seen, near, hold=False) if near else []
             boxes = largest_first(kept + detector.rescan(seen, skip=kept))
         elif near:
             boxes = detector.detect_near(seen, near)

@@ -73,7 +73,7 @@ def test_a_real_face_tilted_25_degrees_is_found(walking):
                 found += any(iou(b, truth) >= 0.3 for b in haar.detect(turned))
                 found_upright += any(iou(b, truth) >= 0.3 for b in upright.detect(turned))
     assert tried >= 12, f"only {tried} tilted faces to judge"
-    assert found / tried >= 0.6, f"tilted views: {found}/{tried}"  # measured 13/20 (views at 20 and 40 degrees)
+    assert found / tried >= 0.7, f"tilted views: {found}/{tried}"  # measured 15/20 (views at 25 and 45 degrees)
     assert found_upright < found, f"the upright scan alone found as many ({found_upright}/{tried})"
 
 
@@ -151,9 +151,9 @@ def test_blazeface_finds_every_face_of_the_head_pose_clip(head_pose):
 
 def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(head_pose, classifier):
     """The live page's path (near-searches at each face's last tilt, periodic rescans, tracking) on
-    the real clip: most visible faces carry a box, few boxes are on anything else. Measured 88/112
-    found, 8 false boxes in 56 frames (the issue's targets, 80 % and 0.05 a frame, are not met yet;
-    the old code found 6 %)."""
+    the real clip: most visible faces carry a box, and no box is on anything else. Measured 107/112
+    found, no false box in 56 frames (the issue's targets: 80 % and 0.05 a frame; the old code found
+    6 %). A near-search that drifted to a box twice the face's size was the false boxes' cause."""
     from fer.live import LiveSession
     pipe = FramePipeline(classifier, make_detector())
     session = LiveSession(full_scan_every_s=0.0)  # a rescan every frame: the same work whatever the load
@@ -162,7 +162,7 @@ def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(hea
         session.process(frame.copy(), pipe)
         boxes.append([f.box for f in session.latest().faces])
     s = score(boxes, head_pose.truth)
-    assert s.found_share >= 0.75 and s.false_per_frame <= 0.2, s
+    assert s.found_share >= 0.85 and s.false_per_frame <= 0.05, s
 
 
 def test_page_and_cli_agree_on_a_large_photo_and_find_its_large_faces(walking, classifier, tmp_path):

