@@ -44,6 +44,9 @@ class DetectorSettings:
     The coarse-to-fine scan moves its window in 2-pixel steps where the single scan moved in 1 on
     large faces, so a face collects fewer overlapping hits: 1 neighbour there is about as strict as 4
     were. Histogram equalisation before the scan was measured and lost faces (bench/detection_rate.py).
+    Tilts of 25 and 45 degrees (not 20 and 40) reach heads tilted 50-60 degrees: on 60 RAF-DB train
+    faces turned by each angle, 62 % against 56 % found at 50 degrees and 46 % against 21 % at 60, the
+    same within 4 points below 40 (and the head-pose clip's stills: 96 % against 80 %).
     """
     scale_factor: float = 1.15
     min_neighbors: int = 1
