@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from .config import STILL_FLIP
-from .detection import DetectorSettings
+from .detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
 
 
 def _positive_int(text: str) -> int:
@@ -17,13 +17,22 @@ def _positive_int(text: str) -> int:
 
 
 def _add_detector_options(parser: argparse.ArgumentParser) -> None:
-    """The Haar detector's sensitivity options, with the product's defaults (video and batch)."""
+    """The detector choice (from the one registry, ``fer.detectors.DETECTORS``) and its sensitivity
+    options, with the product's defaults: one definition for predict, video and batch."""
     d = DetectorSettings()
+    parser.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+                        help="face detector: " + "; ".join(f"{k}: {e.label}" for k, e in DETECTORS.items()))
     parser.add_argument("--scale-factor", type=float, default=d.scale_factor,
-                        help="face detector's scale step: smaller finds more faces, slower")
+                        help="Haar detector's scale step: smaller finds more faces, slower")
     parser.add_argument("--min-neighbors", type=int, default=d.min_neighbors,
-                        help="face detector's confirmations per face: higher, fewer false faces")
-    parser.add_argument("--min-size", type=int, default=d.min_size, help="smallest face side in pixels")
+                        help="Haar detector's confirmations per face: higher, fewer false faces")
+    parser.add_argument("--min-size", type=int, default=d.min_size, help="smallest face side in pixels (any detector)")
+
+
+def detector_settings(args: argparse.Namespace) -> DetectorSettings:
+    """The ``DetectorSettings`` the options of ``_add_detector_options`` describe."""
+    return DetectorSettings(name=args.detector, scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
+                            min_size=args.min_size)
 
 
 def add_video_command(sub) -> None:
@@ -63,14 +72,11 @@ def add_batch_command(sub) -> None:
 
 
 def _video(args: argparse.Namespace) -> int:
-    from .detection import FaceDetector
+    from .detectors import make_detector
     from .model import load_classifier
     from .pipeline import FramePipeline
     from .video_run import print_summary, run_videos
-    # The detector is built here, in one place: a --detector choice (fer/detectors) plugs in here.
-    detector = FaceDetector(DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
-                                             min_size=args.min_size))
-    pipe = FramePipeline(load_classifier(args.model), detector, flip=args.flip)
+    pipe = FramePipeline(load_classifier(args.model), make_detector(detector_settings(args)), flip=args.flip)
     outcomes = run_videos(args.videos, pipe, args.csv, every=args.every, half_life_s=args.half_life,
                           annotated=args.annotated, progress=not args.no_progress)
     print_summary(outcomes)
@@ -82,8 +88,7 @@ def _batch(args: argparse.Namespace) -> int:
     from .batch.ray_engine import RayEngineError
     from .batch.run import print_report, run_batch
     kwargs = {"model": args.model, "flip": args.flip, "every": args.every, "half_life_s": args.half_life,
-              "detector": DetectorSettings(scale_factor=args.scale_factor, min_neighbors=args.min_neighbors,
-                                           min_size=args.min_size)}
+              "detector": detector_settings(args)}
     try:
         report = run_batch(args.inputs, args.out, args.engine, args.workers, args.ray_address, kwargs,
                            progress=not args.no_progress)

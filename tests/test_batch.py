@@ -3,6 +3,7 @@ rerun what the output holds; the Ray engine on a real two-node cluster (loopback
 gives exactly the same table; a cluster address with nothing behind it fails in seconds."""
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import socket
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fer.batch.output import read_results
+from fer.config import CLASSES
 
 from fer_samples import stratified_sample
 from video_clips import one_face_clip
@@ -114,3 +116,38 @@ def test_a_ray_address_with_nothing_behind_it_fails_clearly_and_quickly(inputs, 
     assert f"no Ray cluster answers at 127.0.0.1:{port} (connection refused)" in r.stderr
     assert "Traceback" not in r.stderr
     assert time.monotonic() - t0 < 60
+
+
+def test_local_batch_with_blazeface_gives_predicts_and_videos_results(inputs, two_face_clip, tmp_path):
+    """The detector choice reaches FileAnalyser: photos equal ``predict --detector blazeface``, the real
+    two-person clip equals ``video --detector blazeface`` (the single-process paths)."""
+    src = tmp_path / "in"
+    shutil.copytree(inputs / "photos", src / "photos")
+    shutil.copy(two_face_clip, src / two_face_clip.name)
+    out = tmp_path / "results"
+    r = run_cli("batch", str(src), "--out", str(out), "--detector", "blazeface", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = read_results(out).sort_by(SORT).to_pylist()
+    photos = sorted(str(p) for p in (src / "photos").rglob("*.jpg"))
+    pred = {x["path"]: x["faces"] for x in
+            json.loads(run_cli("predict", *photos, "--json", "--detector", "blazeface").stdout)}
+    for path in photos:
+        mine = [x for x in rows if x["path"] == path and x["face_id"] is not None]
+        assert [[x[k] for k in "xywh"] for x in mine] == [f["box"] for f in pred[path]]
+        assert [x["label"] for x in mine] == [f["label"] for f in pred[path]]
+        for x, f in zip(mine, pred[path]):
+            assert all(abs(x[c] - v) < 1e-6 for c, v in f["probabilities"].items())
+    clip = str(src / two_face_clip.name)
+    csv_out = tmp_path / "video.csv"
+    v = run_cli("video", clip, "--csv", str(csv_out), "--detector", "blazeface", "--no-progress")
+    assert v.returncode == 0, v.stderr
+    with open(csv_out, newline="") as fh:
+        want = list(csv.DictReader(fh))
+    got = [x for x in rows if x["path"] == clip]
+    assert len(got) == len(want) == 112  # two faces in each of 56 frames
+    want.sort(key=lambda x: (int(x["frame"]), int(x["face_id"])))
+    for g, w in zip(got, want):
+        assert (g["frame"], g["face_id"], g["label"]) == (int(w["frame"]), int(w["face_id"]), w["label"])
+        assert [g[k] for k in "xywh"] == [int(w[k]) for k in "xywh"]
+        # The CSV keeps 4 decimals; int8 outputs are multiples of 1/256, so a half-way case rounds by 5e-5.
+        assert all(abs(g[c] - float(w[c])) <= 5e-5 + 1e-9 for c in CLASSES)

@@ -81,3 +81,21 @@ def test_a_broken_video_gets_an_error_row_and_the_next_file_still_runs(clip, tmp
         assert "Errno" not in msg and not any(ch.isdigit() for ch in msg.split(":", 1)[1].split("frame")[0])
     assert "Traceback" not in r.stderr and f"error: {text}" in r.stderr
     assert "FAILED" in r.stdout and "track   1:     90 frames" in r.stdout
+
+
+def test_blazeface_on_a_real_two_person_clip_finds_both_faces_in_every_frame(two_face_clip, tmp_path):
+    # The shared clip's README: BlazeFace finds 2.00 faces a frame there, Haar 0.12 frame by frame.
+    out = tmp_path / "out.csv"
+    r = run_cli("video", str(two_face_clip), "--csv", str(out), "--detector", "blazeface")
+    assert r.returncode == 0, r.stderr
+    rows = read_rows(out)
+    per_frame = [sum(int(x["frame"]) == i for x in rows) for i in range(56)]
+    assert per_frame == [2] * 56
+    assert {x["face_id"] for x in rows} == {"1", "2"}
+    assert all(x["error"] == "" and x["label"] for x in rows)
+
+
+def test_an_unknown_detector_is_refused_with_the_registrys_names(two_face_clip, tmp_path):
+    r = run_cli("video", str(two_face_clip), "--csv", str(tmp_path / "o.csv"), "--detector", "yolo")
+    assert r.returncode == 2
+    assert "blazeface-full" in r.stderr and "Traceback" not in r.stderr

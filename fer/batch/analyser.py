@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import pyarrow as pa
 
 from ..config import STILL_FLIP
-from ..detection import DetectorSettings, FaceDetector
+from ..detectors import DetectorSettings, make_detector
 from ..imageio import ImageError, decode_image
 from ..model import load_classifier
 from ..pipeline import FramePipeline
@@ -39,8 +39,9 @@ class FileAnalyser:
         # One classifier thread per analyser: the engines get their parallelism from more analysers
         # (Ray actors), and LiteRT's threads gain little on a single 48x48 face.
         self.classifier = load_classifier(model, num_threads=num_threads)
-        # The detector is built here, in one place: a --detector choice (fer/detectors) plugs in here.
-        det = FaceDetector(detector)
+        # ``detector.name`` picks from fer.detectors.DETECTORS (the CLI's --detector); one detector
+        # serves both pipelines, as files are analysed one after another.
+        det = make_detector(detector)
         self.photos = FramePipeline(self.classifier, det, flip=flip)
         self.videos = FramePipeline(self.classifier, det, flip=False)
         self.every, self.half_life_s = every, half_life_s
