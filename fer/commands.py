@@ -38,7 +38,7 @@ def detector_settings(args: argparse.Namespace) -> DetectorSettings:
 def add_video_command(sub) -> None:
     vi = sub.add_parser("video", help="analyse recorded videos as the live page would, into a CSV")
     vi.add_argument("videos", nargs="+", help="video files (anything FFmpeg plays)")
-    vi.add_argument("--csv", required=True, help="output CSV: the live CSV's columns plus source, frame, pts_s, error")
+    vi.add_argument("--csv", required=True, help="output CSV: the live CSV's columns plus source, frame, pts_s, time (HH:MM:SS.mmm), error")
     vi.add_argument("--annotated", help="also write an H.264 copy with the faces drawn (several inputs: "
                     "OUT.<input name>.mp4 each)")
     vi.add_argument("--every", type=_positive_int, default=1, help="analyse every N-th frame (default every frame)")

@@ -18,9 +18,20 @@ from .pipeline import FramePipeline
 from .session_log import csv_columns, csv_fields, log_rows
 from .video import AnnotatedWriter, TrackSummary, TrackTally, VideoError, VideoReader, analyse_video
 
-#: Columns before the live CSV's own, and the one after it.
-SOURCE_COLUMNS = ("source", "frame", "pts_s")
+#: Columns before the live CSV's own, and the one after it. ``time`` is ``pts_s`` as HH:MM:SS.mmm,
+#: for reading in a spreadsheet beside a video player's clock.
+SOURCE_COLUMNS = ("source", "frame", "pts_s", "time")
 ERROR_COLUMN = "error"
+
+
+def clock(seconds: float) -> str:
+    """A presentation time as ``HH:MM:SS.mmm`` (hours not wrapped: 100 h is ``100:00:00.000``;
+    a negative pts, which some containers start with, gets a leading ``-``)."""
+    ms = round(abs(seconds) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec, ms = divmod(rest, 1000)
+    return f"{'-' if seconds < 0 and ms + sec + m + h else ''}{h:02d}:{m:02d}:{sec:02d}.{ms:03d}"
 
 
 @dataclass
@@ -65,7 +76,7 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
         for ff in analyse_video(reader, pipeline, every, half_life_s, ann):
             tally.add(ff.faces)
             for r in log_rows(ff.time_s, ff.faces, classes):
-                writer.writerow((source, ff.index, f"{ff.pts_s:.3f}", *csv_fields(r), ""))
+                writer.writerow((source, ff.index, f"{ff.pts_s:.3f}", clock(ff.pts_s), *csv_fields(r), ""))
                 out.rows += 1
             if flush is not None:
                 flush.flush()
@@ -84,7 +95,7 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
             reader.close()
     out.tracks = tally.summaries()
     if out.error:
-        writer.writerow((source, "", "", *([""] * (n_cols - len(SOURCE_COLUMNS) - 1)), out.error))
+        writer.writerow((source, *([""] * (n_cols - 2)), out.error))
         if flush is not None:
             flush.flush()
     out.seconds = time.perf_counter() - t0

@@ -11,6 +11,7 @@ import pytest
 
 from fer.compose import Box, iou
 from fer.session_log import SessionLog, csv_columns
+from fer.video_run import clock
 
 from video_clips import FPS, one_face_clip
 
@@ -38,11 +39,13 @@ def test_video_gives_a_row_per_frame_one_stable_track_and_a_full_annotated_copy(
     assert r.returncode == 0, r.stderr
     with open(out) as fh:
         header = next(csv.reader(fh))
-    assert header == ["source", "frame", "pts_s", *csv_columns(SessionLog().classes), "error"]
+    assert header == ["source", "frame", "pts_s", "time", *csv_columns(SessionLog().classes), "error"]
     rows = read_rows(out)
     assert [int(x["frame"]) for x in rows] == list(range(len(truth)))  # one face, every frame
     assert {x["face_id"] for x in rows} == {"1"}
     assert all(abs(float(x["pts_s"]) - int(x["frame"]) / FPS) < 1e-3 for x in rows)
+    assert rows[0]["time"] == "00:00:00.000" and rows[31]["time"] == "00:00:01.033"
+    assert all(x["time"] == clock(float(x["pts_s"])) for x in rows)
     hits = [iou(Box(*(int(x[k]) for k in "xywh")), truth[int(x["frame"])]) for x in rows]
     assert sum(h >= 0.5 for h in hits) >= 0.95 * len(truth), sorted(hits)[:5]
     assert all(x["error"] == "" and x["label"] for x in rows)
@@ -51,6 +54,12 @@ def test_video_gives_a_row_per_frame_one_stable_track_and_a_full_annotated_copy(
         s = c.streams.video[0]
         assert s.codec_context.name == "h264" and (s.codec_context.width, s.codec_context.height) == (640, 480)
         assert sum(1 for _ in c.decode(s)) == len(truth)
+
+
+def test_the_time_column_reads_as_a_video_players_clock():
+    assert [clock(t) for t in (0, 0.0334, 59.9996, 61.5, 3600 + 62.25, 100 * 3600, -0.5, -0.0001)] == [
+        "00:00:00.000", "00:00:00.033", "00:01:00.000", "00:01:01.500", "01:01:02.250", "100:00:00.000",
+        "-00:00:00.500", "00:00:00.000"]
 
 
 def test_every_third_frame_is_analysed_with_the_same_track(clip, tmp_path):
@@ -76,6 +85,7 @@ def test_a_broken_video_gets_an_error_row_and_the_next_file_still_runs(clip, tmp
     errors = {x["source"]: x["error"] for x in rows if x["error"]}
     assert set(errors) == {str(text), str(cut)}
     assert "not a playable video" in errors[str(text)]
+    assert all(x["time"] == "" for x in rows if x["error"])
     assert sum(x["source"] == str(path) for x in rows) == len(truth)
     for msg in errors.values():
         assert "Errno" not in msg and not any(ch.isdigit() for ch in msg.split(":", 1)[1].split("frame")[0])
