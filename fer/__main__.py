@@ -338,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ImageSetError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before a command's own handling (e.g. while the model loads)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

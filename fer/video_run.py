@@ -47,6 +47,15 @@ class FileOutcome:
     annotated: str | None = None
 
 
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a file, after its rows so far and an 'interrupted' error row were written;
+    carries that file's outcome (tracks so far) for the summary."""
+
+    def __init__(self, outcome: FileOutcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
 def video_columns(classes: Sequence[str]) -> tuple[str, ...]:
     return (*SOURCE_COLUMNS, *csv_columns(tuple(classes)), ERROR_COLUMN)
 
@@ -67,12 +76,13 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
     t0 = time.perf_counter()
     tally = TrackTally(classes)
     reader = bar = ann = None
+    last_index = -1
+    interrupted = False
     try:
         reader = VideoReader(source)
         bar = tqdm(total=reader.info.frames or None, desc=Path(source).name, unit="frame",
                    disable=not progress, file=sys.stderr, dynamic_ncols=True)
         ann = AnnotatedWriter(annotated, reader.info, reader.rate) if annotated else None
-        last_index = -1
         for ff in analyse_video(reader, pipeline, every, half_life_s, ann):
             tally.add(ff.faces)
             for r in log_rows(ff.time_s, ff.faces, classes):
@@ -85,6 +95,10 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
             last_index = ff.index
     except VideoError as e:
         out.error = str(e)
+    except KeyboardInterrupt:
+        # Mark the cut-off file in the CSV itself, then let the interrupt end the run.
+        out.error = f"{source}: interrupted after {out.analysed} analysed frame(s)"
+        interrupted = True
     finally:
         if ann is not None:
             out.annotated = _finish_annotated(ann)
@@ -99,6 +113,8 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
         if flush is not None:
             flush.flush()
     out.seconds = time.perf_counter() - t0
+    if interrupted:
+        raise VideoInterrupted(out)
     return out
 
 
@@ -116,16 +132,21 @@ def _finish_annotated(ann: AnnotatedWriter) -> str | None:
 
 def run_videos(sources: Sequence[str], pipeline: FramePipeline, csv_path: str | Path, every: int = 1,
                half_life_s: float = 0.15, annotated: str | Path | None = None,
-               progress: bool = True) -> list[FileOutcome]:
-    """Analyse each file in turn into one CSV; a failed file never stops the others."""
+               progress: bool = True, outcomes: list[FileOutcome] | None = None) -> list[FileOutcome]:
+    """Analyse each file in turn into one CSV; a failed file never stops the others. ``outcomes``, if
+    given, is filled as files finish, so a caller still has them after a Ctrl-C."""
     classes = tuple(pipeline.classes)
-    outcomes = []
+    outcomes = [] if outcomes is None else outcomes
     with open(csv_path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(video_columns(classes))
         for src in sources:
             ann = annotated_path(annotated, src, len(sources) > 1) if annotated else None
-            o = run_file(src, pipeline, writer, every, half_life_s, ann, progress, fh)
+            try:
+                o = run_file(src, pipeline, writer, every, half_life_s, ann, progress, fh)
+            except VideoInterrupted as e:
+                outcomes.append(e.outcome)
+                raise
             if o.error:
                 print(f"error: {o.error}", file=sys.stderr)
             outcomes.append(o)

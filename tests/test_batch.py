@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -151,3 +152,98 @@ def test_local_batch_with_blazeface_gives_predicts_and_videos_results(inputs, tw
         assert [g[k] for k in "xywh"] == [int(w[k]) for k in "xywh"]
         # The CSV keeps 4 decimals; int8 outputs are multiples of 1/256, so a half-way case rounds by 5e-5.
         assert all(abs(g[c] - float(w[c])) <= 5e-5 + 1e-9 for c in CLASSES)
+
+
+# --- Interruption: Ctrl-C and a kill lose nothing already written, and a rerun does the rest once.
+
+INTERRUPT_PHOTOS = 60  # per class (disgust has fewer): 415 real FER2013 test photos
+INTERRUPT_PART = 32    # files per part, so parts are whole long before the run would end
+
+
+@pytest.fixture(scope="module")
+def many_photos(tmp_path_factory, fer_root) -> Path:
+    root = tmp_path_factory.mktemp("many")
+    for p, c in stratified_sample(fer_root / "test", INTERRUPT_PHOTOS, seed=11):
+        shutil.copy(p, root / f"{c}-{p.name}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def many_reference(many_photos, tmp_path_factory):
+    """The same photos in one uninterrupted run: what an interrupted run plus its rerun must equal."""
+    out = tmp_path_factory.mktemp("ref") / "results"
+    r = run_cli("batch", str(many_photos), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return read_results(out).sort_by(SORT)
+
+
+def start_and_signal_after_first_part(src: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
+    """Start ``batch`` on ``src``; once its first part file is in place, send ``sig``."""
+    cmd = [sys.executable, "-m", "fer", "batch", str(src), "--out", str(out), "--part-files",
+           str(INTERRUPT_PART), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out.is_dir() and any(out.glob("part-*.parquet"))):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no part file within 300 s"
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def parts_by_path(out: Path) -> dict[str, list[str]]:
+    """Each input path -> the whole part files holding its rows (checks each part reads whole)."""
+    import pyarrow.parquet as pq
+    from fer.batch.rows import result_schema
+    holders: dict[str, list[str]] = {}
+    for part in sorted(out.glob("part-*.parquet")):
+        t = pq.read_table(part)  # raises on a torn or footerless file
+        assert t.schema.equals(result_schema(CLASSES)), part
+        for path in set(t.column("path").to_pylist()):
+            holders.setdefault(path, []).append(part.name)
+    return holders
+
+
+def assert_rerun_completes_each_file_once(src: Path, out: Path, saved: int, reference) -> subprocess.CompletedProcess:
+    r = run_cli("batch", str(src), "--out", str(out), "--part-files", str(INTERRUPT_PART), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rep = report_of(r)
+    total = sum(1 for _ in src.iterdir())
+    assert (rep["skipped_done"], rep["files"]) == (saved, total - saved)
+    holders = parts_by_path(out)
+    assert set(holders) == {str(p) for p in src.iterdir()}
+    assert all(len(h) == 1 for h in holders.values()), [p for p, h in holders.items() if len(h) > 1]
+    assert read_results(out).sort_by(SORT).to_pylist() == reference.to_pylist()
+    return r
+
+
+def test_ctrl_c_saves_every_batch_done_and_a_rerun_does_the_rest_once(many_photos, many_reference, tmp_path):
+    out = tmp_path / "results"
+    r = start_and_signal_after_first_part(many_photos, out, signal.SIGINT)
+    assert r.returncode == 130, r.stderr
+    assert "Traceback" not in r.stderr
+    rep = report_of(r)
+    total = sum(1 for _ in many_photos.iterdir())
+    assert rep["interrupted"] and 0 < rep["files"] < total
+    assert f"interrupted: {rep['files']} file(s) ({rep['rows']} rows) saved in {out}" in r.stderr
+    assert rep["remaining"] == total - rep["files"]
+    assert not list(out.glob("_writing-*")), "the open part is closed and renamed on Ctrl-C"
+    holders = parts_by_path(out)
+    assert len(holders) == rep["files"] and read_results(out).num_rows == rep["rows"]
+    assert_rerun_completes_each_file_once(many_photos, out, rep["files"], many_reference)
+
+
+def test_a_killed_batch_leaves_only_whole_parts_and_a_rerun_does_the_rest_once(many_photos, many_reference,
+                                                                               tmp_path):
+    out = tmp_path / "results"
+    r = start_and_signal_after_first_part(many_photos, out, signal.SIGKILL)
+    assert r.returncode == -signal.SIGKILL
+    saved = len(parts_by_path(out))  # every plain-named part reads whole
+    assert saved >= INTERRUPT_PART
+    read_results(out)  # the open part, under its _writing- name, is not mixed in
+    left = [p.name[len("_writing-"):] for p in out.glob("_writing-*")]
+    r = assert_rerun_completes_each_file_once(many_photos, out, saved, many_reference)
+    assert not list(out.glob("_writing-*"))
+    for name in left:  # killed mid-part: set aside (or, if it was already whole, renamed into place)
+        assert f"set aside unfinished part {name}" in r.stderr or (out / name).is_file()

@@ -3,8 +3,11 @@ CSV's columns, one stable track, an annotated copy with every frame, clear error
 from __future__ import annotations
 
 import csv
+import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import av
 import pytest
@@ -109,3 +112,33 @@ def test_an_unknown_detector_is_refused_with_the_registrys_names(two_face_clip, 
     r = run_cli("video", str(two_face_clip), "--csv", str(tmp_path / "o.csv"), "--detector", "yolo")
     assert r.returncode == 2
     assert "blazeface-full" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_leaves_a_csv_of_whole_rows_ending_with_an_interrupted_row(two_face_clip, tmp_path):
+    # Eight copies of the real clip, so the interrupt lands while one of them is being analysed.
+    clips = []
+    for i in range(8):
+        clips.append(tmp_path / f"take{i}.mp4")
+        shutil.copy(two_face_clip, clips[-1])
+    out = tmp_path / "out.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "fer", "video", *map(str, clips), "--csv", str(out),
+                             "--detector", "blazeface", "--no-progress"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out.is_file() and str(clips[1]) in out.read_text()):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and f"interrupted: {out} holds whole rows" in stderr
+    text = out.read_text()
+    assert text.endswith("\n")
+    lines = list(csv.reader(text.splitlines()))
+    assert all(len(x) == len(lines[0]) for x in lines)  # no half line
+    rows = read_rows(out)
+    done = {x["source"] for x in rows if "interrupted" in x["error"]}
+    assert len(done) == 1 and rows[-1]["error"].startswith(f"{done.pop()}: interrupted after ")
+    assert sum(x["source"] == str(clips[0]) for x in rows) == 112  # the finished file: 2 faces x 56 frames
+    assert "FAILED" in stdout  # the summary still printed, the cut-off file marked
