@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from .pipeline import FramePipeline
 from .session_log import csv_columns, csv_fields, log_rows
@@ -67,8 +67,10 @@ def annotated_path(out: str | Path, source: str | Path, several: bool) -> Path:
 
 
 def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life_s: float,
-             annotated: Path | None, progress: bool, flush: TextIO | None) -> FileOutcome:
-    """Analyse one file, writing its rows to the csv ``writer`` as they come."""
+             annotated: Path | None, progress: bool, flush: TextIO | None,
+             opener: Callable[[str], VideoReader] = VideoReader) -> FileOutcome:
+    """Analyse one file, writing its rows to the csv ``writer`` as they come. ``opener`` turns
+    ``source`` into frames (a ``VideoReader`` by default; a benchmark passes a looped stream)."""
     from tqdm import tqdm
     out = FileOutcome(source)
     classes = tuple(pipeline.classes)
@@ -79,7 +81,7 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
     last_index = -1
     interrupted = False
     try:
-        reader = VideoReader(source)
+        reader = opener(source)
         bar = tqdm(total=reader.info.frames or None, desc=Path(source).name, unit="frame",
                    disable=not progress, file=sys.stderr, dynamic_ncols=True)
         ann = AnnotatedWriter(annotated, reader.info, reader.rate) if annotated else None
@@ -132,7 +134,8 @@ def _finish_annotated(ann: AnnotatedWriter) -> str | None:
 
 def run_videos(sources: Sequence[str], pipeline: FramePipeline, csv_path: str | Path, every: int = 1,
                half_life_s: float = 0.15, annotated: str | Path | None = None,
-               progress: bool = True, outcomes: list[FileOutcome] | None = None) -> list[FileOutcome]:
+               progress: bool = True, outcomes: list[FileOutcome] | None = None,
+               opener: Callable[[str], VideoReader] = VideoReader) -> list[FileOutcome]:
     """Analyse each file in turn into one CSV; a failed file never stops the others. ``outcomes``, if
     given, is filled as files finish, so a caller still has them after a Ctrl-C."""
     classes = tuple(pipeline.classes)
@@ -143,7 +146,7 @@ def run_videos(sources: Sequence[str], pipeline: FramePipeline, csv_path: str | 
         for src in sources:
             ann = annotated_path(annotated, src, len(sources) > 1) if annotated else None
             try:
-                o = run_file(src, pipeline, writer, every, half_life_s, ann, progress, fh)
+                o = run_file(src, pipeline, writer, every, half_life_s, ann, progress, fh, opener)
             except VideoInterrupted as e:
                 outcomes.append(e.outcome)
                 raise
