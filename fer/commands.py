@@ -60,7 +60,8 @@ def add_video_command(sub) -> None:
 
 def add_batch_command(sub) -> None:
     ba = sub.add_parser("batch", help="photos and videos at scale into Parquet, in this process or on a Ray cluster")
-    ba.add_argument("inputs", nargs="+", help="files, folders (recursive: images and videos) or glob patterns")
+    ba.add_argument("inputs", nargs="+", help="files, folders (recursive: images and videos), glob patterns, or "
+                    "URIs pyarrow.fs reads (file:///..., s3://bucket/prefix/)")
     ba.add_argument("--out", required=True, help="output folder of Parquet files (rerunning skips files already in it)")
     ba.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="local: this process; ray: Ray Data on a local or existing cluster")

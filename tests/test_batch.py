@@ -247,3 +247,38 @@ def test_a_killed_batch_leaves_only_whole_parts_and_a_rerun_does_the_rest_once(m
     assert not list(out.glob("_writing-*"))
     for name in left:  # killed mid-part: set aside (or, if it was already whole, renamed into place)
         assert f"set aside unfinished part {name}" in r.stderr or (out / name).is_file()
+
+
+def test_file_uris_are_listed_and_read_through_pyarrow_and_give_the_paths_results(inputs, local_out, tmp_path):
+    """The object-storage route (pyarrow.fs) exercised on file:// URIs: a folder URI gives the same
+    rows as the folder's path, named by URI; a rerun skips them; a URI naming nothing, or one
+    pyarrow can't use, gets an error row."""
+    from urllib.parse import unquote
+    out = tmp_path / "results"
+    missing, bad = (inputs / "gone.jpg").as_uri(), "file://somehost/x.jpg"
+    r = run_cli("batch", inputs.as_uri() + "/", missing, bad, "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert report_of(r)["files"] == 18 and "skipped 1 file(s) that are not images or videos" in r.stderr
+    rows = read_results(out).to_pylist()
+    errors = {x["path"]: x["error"] for x in rows if x["path"] in (missing, bad)}
+    assert errors == {missing: f"{missing}: no such file",
+                      bad: f"{bad}: not a usable URI (unsupported hostname in non-Windows local URI: '{bad}')"}
+    assert all(x["path"].startswith("file:///") for x in rows if x["path"] != bad)
+    as_path = lambda uri: unquote(uri.removeprefix("file://"))  # noqa: E731
+    got = [dict(x, path=as_path(x["path"]), error=x["error"] and x["error"].replace(x["path"], as_path(x["path"])))
+           for x in rows if x["path"] not in errors]
+    key = lambda x: (x["path"], x["frame"] or 0, x["face_id"] or 0)  # noqa: E731
+    assert sorted(got, key=key) == sorted(read_results(local_out[0]).to_pylist(), key=key)
+    again = run_cli("batch", inputs.as_uri(), "--out", str(out), "--no-progress")
+    assert (report_of(again)["files"], report_of(again)["skipped_done"]) == (0, 16)
+
+
+def test_a_uri_has_one_spelling_so_duplicates_and_reruns_match(tmp_path):
+    from fer.batch.sources import canonical, expand_uri, read_uri
+    assert canonical("FILE:///data/a b/c%20d.jpg") == "file:///data/a%20b/c%20d.jpg"
+    assert canonical("s3://bucket/pre fix/x.jpg?region=eu-west-1") == "s3://bucket/pre%20fix/x.jpg?region=eu-west-1"
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "x y.jpg").write_bytes(b"bytes")
+    (listed,) = expand_uri(tmp_path.as_uri(), (".jpg",))
+    assert listed == canonical((tmp_path / "a b" / "x y.jpg").as_uri()) and "%20" in listed
+    assert read_uri(listed) == b"bytes"

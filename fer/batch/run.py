@@ -7,12 +7,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..config import IMAGE_EXTENSIONS
 from ..inputs import Skipped, expand_inputs
 from ..video import VIDEO_EXTENSIONS
 from . import output
+from .sources import canonical, expand_uri, is_uri
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,20 @@ class BatchReport:
     remaining: int = 0          # files left for a rerun (local engine; Ray: unknown, 0)
 
 
+def _expand(inputs: Sequence[str], extensions: Sequence[str], skipped: Skipped) -> Iterator[str]:
+    """Each argument as files in argument order: URIs through pyarrow's file systems, paths as ``predict``'s."""
+    for arg in inputs:
+        yield from expand_uri(arg, extensions, skipped) if is_uri(arg) else expand_inputs([arg], extensions, skipped)
+
+
 def plan(inputs: Sequence[str], done: set[str]) -> tuple[list[str], int, Skipped]:
     """Absolute paths still to analyse (each once, input order), how many were already done, what
     was left out for its ending."""
     import os
     skipped = Skipped()
     todo, seen, already = [], set(), 0
-    for p in expand_inputs(inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, skipped):
-        a = os.path.abspath(p)
+    for p in _expand(inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, skipped):
+        a = canonical(p) if is_uri(p) else os.path.abspath(p)
         if a in seen:
             continue
         seen.add(a)
