@@ -282,3 +282,12 @@ def test_a_uri_has_one_spelling_so_duplicates_and_reruns_match(tmp_path):
     (listed,) = expand_uri(tmp_path.as_uri(), (".jpg",))
     assert listed == canonical((tmp_path / "a b" / "x y.jpg").as_uri()) and "%20" in listed
     assert read_uri(listed) == b"bytes"
+
+
+def test_a_read_error_reaches_the_row_when_the_batch_is_arrow_as_ray_hands_it(tmp_path):
+    # Ray's map_batches(batch_format="pyarrow") passes a pa.Table, on which `"col" in table` is False.
+    import pyarrow as pa
+    from fer.batch.analyser import FileAnalyser, read_table
+    missing = (tmp_path / "gone.jpg").as_uri()
+    (row,) = FileAnalyser()(read_table(pa.table({"path": [missing]}))).to_pylist()
+    assert row["error"] == f"{missing}: no such file" and row["face_id"] is None

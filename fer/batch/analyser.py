@@ -51,7 +51,8 @@ class FileAnalyser:
     def __call__(self, batch: Mapping[str, Any]) -> pa.Table:
         out = RowBuffer(self.classes)
         paths = _column(batch, "path")
-        errors = _column(batch, "read_error") if "read_error" in batch else [None] * len(paths)
+        names = batch.column_names if hasattr(batch, "column_names") else batch  # `in` on a pa.Table is False
+        errors = _column(batch, "read_error") if "read_error" in names else [None] * len(paths)
         for path, data, err in zip(paths, _column(batch, "bytes"), errors):
             if err:
                 out.add(path, kind_of(path), [], error=err)
