@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     figs = {"clip": a.clip.name, "minutes": a.minutes, "frames": o.frames, "analysed": o.analysed, "rows": o.rows,
             "tracks": len(o.tracks), "passes": stream.passes, "detector": a.detector, "every": a.every,
             "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "fps": round(o.frames / wall, 1),
-            "x_real_time": round(a.minutes * 60 / wall, 2), "x_real_time_per_cpu_second": round(a.minutes * 60 / cpu, 2),
+            "x_real_time": round(a.minutes * 60 / wall, 2),
+            "x_real_time_per_cpu_second": round(a.minutes * 60 / cpu, 2),
             "rss_before_model_mb": round(rss_process, 1), "rss_samples": stream.samples, **mem,
             "csv_mb": round(csv_mb, 1), "load_average_start": round(load[0], 1),
             "load_average_end": round(os.getloadavg()[0], 1)}

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ..inputs import Skipped
+
+if TYPE_CHECKING:
+    from pyarrow.fs import FileSystem
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: Schemes whose pyarrow path is ``netloc + path`` (bucket, then key), besides ``file`` (path alone):
@@ -22,7 +25,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _BUCKET_SCHEMES = ("s3", "gs", "gcs")
 
 _lock = threading.Lock()
-_filesystems: dict[tuple[str, str, str], object] = {}
+_filesystems: dict[tuple[str, str, str], "FileSystem"] = {}
 
 
 class SourceError(OSError):
@@ -45,7 +48,7 @@ def canonical(uri: str) -> str:
     return urlunsplit((p.scheme.lower(), p.netloc, quote(unquote(p.path), safe=_PATH_SAFE), p.query, p.fragment))
 
 
-def resolve(uri: str):
+def resolve(uri: str) -> tuple["FileSystem", str]:
     """``uri`` -> (pyarrow FileSystem, path inside it); the file system is made once per scheme,
     host/bucket and query (an S3 client per file would cost a connection each)."""
     from pyarrow import ArrowInvalid
