@@ -72,15 +72,14 @@ def _train(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from .detectors import DetectorSettings, make_detector
+    from .commands import detector_settings
+    from .detectors import make_detector
     from .imageio import ImageError
     from .model import load_classifier
     from .pipeline import FramePipeline
     from .still import analyse_still, error_entry
     clf = load_classifier(args.model)
-    settings = DetectorSettings(name=args.detector, scale_factor=args.scale_factor,
-                                min_neighbors=args.min_neighbors, min_size=args.min_size)
-    pipe = FramePipeline(clf, make_detector(settings), flip=args.flip, classes=args.classes)
+    pipe = FramePipeline(clf, make_detector(detector_settings(args)), flip=args.flip, classes=args.classes)
     from .inputs import Skipped, expand_inputs
     results, skipped, n, failed = [], Skipped(), 0, 0
     for path in expand_inputs(args.images, skipped=skipped):
@@ -284,8 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_train)
 
     from .config import STILL_FLIP
-    from .detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
-    detector_defaults = DetectorSettings()
+    from .commands import _add_detector_options
     pr = sub.add_parser("predict", help="find and classify the faces in images")
     pr.add_argument("images", nargs="+", help="image files, folders (searched recursively for image files) or "
                     "glob patterns (quoted; ** recurses)")
@@ -295,13 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")
     pr.add_argument("--flip", action=argparse.BooleanOptionalAction, default=STILL_FLIP,
                     help="average each face with its mirror image (--no-flip: one pass, half the work)")
-    pr.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
-                    help="face detector: " + "; ".join(f"{k}: {e.label}" for k, e in DETECTORS.items()))
-    pr.add_argument("--scale-factor", type=float, default=detector_defaults.scale_factor,
-                    help="face detector's scale step: smaller finds more faces, slower")
-    pr.add_argument("--min-neighbors", type=int, default=detector_defaults.min_neighbors,
-                    help="face detector's confirmations per face: higher, fewer false faces")
-    pr.add_argument("--min-size", type=int, default=detector_defaults.min_size, help="smallest face side in pixels")
+    _add_detector_options(pr)
     _add_classes_option(pr)
     pr.set_defaults(func=_predict)
 
@@ -346,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ImageSetError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before a command's own handling (e.g. while the model loads)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ class VideoReader:
         self._stream.thread_type = "AUTO"  # frame threads: decoding is a third of the frame time
         rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(30)
         self.rate = Fraction(rate)
-        self.decoded = 0  # frames yielded so far
+        self.decoded = 0  # frames handed out so far
         self.info = VideoInfo(self._stream.codec_context.width, self._stream.codec_context.height,
                               float(self.rate), int(self._stream.frames or 0))
 
@@ -99,9 +99,10 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 pts = frame.time if frame.time is not None else index / float(self.rate)
-                yield DecodedFrame(index, float(pts), frame.to_ndarray(format="bgr24"))
+                image = frame.to_ndarray(format="bgr24")
+                self.decoded = index + 1  # counted when handed out, so an interrupted run's count is right
+                yield DecodedFrame(index, float(pts), image)
                 index += 1
-                self.decoded = index
         except (av.error.FFmpegError, OSError, ValueError) as e:
             raise VideoError(f"{self.name}: decoding stopped at frame {index} ({_reason(e)})") from None
 

@@ -12,15 +12,26 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
 from .pipeline import FramePipeline
 from .session_log import csv_columns, csv_fields, log_rows
 from .video import AnnotatedWriter, TrackSummary, TrackTally, VideoError, VideoReader, analyse_video
 
-#: Columns before the live CSV's own, and the one after it.
-SOURCE_COLUMNS = ("source", "frame", "pts_s")
+#: Columns before the live CSV's own, and the one after it. ``time`` is ``pts_s`` as HH:MM:SS.mmm,
+#: for reading in a spreadsheet beside a video player's clock.
+SOURCE_COLUMNS = ("source", "frame", "pts_s", "time")
 ERROR_COLUMN = "error"
+
+
+def clock(seconds: float) -> str:
+    """A presentation time as ``HH:MM:SS.mmm`` (hours not wrapped: 100 h is ``100:00:00.000``;
+    a negative pts, which some containers start with, gets a leading ``-``)."""
+    ms = round(abs(seconds) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec, ms = divmod(rest, 1000)
+    return f"{'-' if seconds < 0 and ms + sec + m + h else ''}{h:02d}:{m:02d}:{sec:02d}.{ms:03d}"
 
 
 @dataclass
@@ -36,6 +47,15 @@ class FileOutcome:
     annotated: str | None = None
 
 
+class VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a file, after its rows so far and an 'interrupted' error row were written;
+    carries that file's outcome (tracks so far) for the summary."""
+
+    def __init__(self, outcome: FileOutcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
 def video_columns(classes: Sequence[str]) -> tuple[str, ...]:
     return (*SOURCE_COLUMNS, *csv_columns(tuple(classes)), ERROR_COLUMN)
 
@@ -47,8 +67,10 @@ def annotated_path(out: str | Path, source: str | Path, several: bool) -> Path:
 
 
 def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life_s: float,
-             annotated: Path | None, progress: bool, flush: TextIO | None) -> FileOutcome:
-    """Analyse one file, writing its rows to the csv ``writer`` as they come."""
+             annotated: Path | None, progress: bool, flush: TextIO | None,
+             opener: Callable[[str], VideoReader] = VideoReader) -> FileOutcome:
+    """Analyse one file, writing its rows to the csv ``writer`` as they come. ``opener`` turns
+    ``source`` into frames (a ``VideoReader`` by default; a benchmark passes a looped stream)."""
     from tqdm import tqdm
     out = FileOutcome(source)
     classes = tuple(pipeline.classes)
@@ -56,16 +78,17 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
     t0 = time.perf_counter()
     tally = TrackTally(classes)
     reader = bar = ann = None
+    last_index = -1
+    interrupted = False
     try:
-        reader = VideoReader(source)
+        reader = opener(source)
         bar = tqdm(total=reader.info.frames or None, desc=Path(source).name, unit="frame",
                    disable=not progress, file=sys.stderr, dynamic_ncols=True)
         ann = AnnotatedWriter(annotated, reader.info, reader.rate) if annotated else None
-        last_index = -1
         for ff in analyse_video(reader, pipeline, every, half_life_s, ann):
             tally.add(ff.faces)
             for r in log_rows(ff.time_s, ff.faces, classes):
-                writer.writerow((source, ff.index, f"{ff.pts_s:.3f}", *csv_fields(r), ""))
+                writer.writerow((source, ff.index, f"{ff.pts_s:.3f}", clock(ff.pts_s), *csv_fields(r), ""))
                 out.rows += 1
             if flush is not None:
                 flush.flush()
@@ -74,6 +97,10 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
             last_index = ff.index
     except VideoError as e:
         out.error = str(e)
+    except KeyboardInterrupt:
+        # Mark the cut-off file in the CSV itself, then let the interrupt end the run.
+        out.error = f"{source}: interrupted after {out.analysed} analysed frame(s)"
+        interrupted = True
     finally:
         if ann is not None:
             out.annotated = _finish_annotated(ann)
@@ -84,10 +111,12 @@ def run_file(source: str, pipeline: FramePipeline, writer, every: int, half_life
             reader.close()
     out.tracks = tally.summaries()
     if out.error:
-        writer.writerow((source, "", "", *([""] * (n_cols - len(SOURCE_COLUMNS) - 1)), out.error))
+        writer.writerow((source, *([""] * (n_cols - 2)), out.error))
         if flush is not None:
             flush.flush()
     out.seconds = time.perf_counter() - t0
+    if interrupted:
+        raise VideoInterrupted(out)
     return out
 
 
@@ -105,16 +134,22 @@ def _finish_annotated(ann: AnnotatedWriter) -> str | None:
 
 def run_videos(sources: Sequence[str], pipeline: FramePipeline, csv_path: str | Path, every: int = 1,
                half_life_s: float = 0.15, annotated: str | Path | None = None,
-               progress: bool = True) -> list[FileOutcome]:
-    """Analyse each file in turn into one CSV; a failed file never stops the others."""
+               progress: bool = True, outcomes: list[FileOutcome] | None = None,
+               opener: Callable[[str], VideoReader] = VideoReader) -> list[FileOutcome]:
+    """Analyse each file in turn into one CSV; a failed file never stops the others. ``outcomes``, if
+    given, is filled as files finish, so a caller still has them after a Ctrl-C."""
     classes = tuple(pipeline.classes)
-    outcomes = []
+    outcomes = [] if outcomes is None else outcomes
     with open(csv_path, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(video_columns(classes))
         for src in sources:
             ann = annotated_path(annotated, src, len(sources) > 1) if annotated else None
-            o = run_file(src, pipeline, writer, every, half_life_s, ann, progress, fh)
+            try:
+                o = run_file(src, pipeline, writer, every, half_life_s, ann, progress, fh, opener)
+            except VideoInterrupted as e:
+                outcomes.append(e.outcome)
+                raise
             if o.error:
                 print(f"error: {o.error}", file=sys.stderr)
             outcomes.append(o)

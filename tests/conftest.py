@@ -27,3 +27,17 @@ def classifier():
     """The shipped default model, served through LiteRT."""
     from fer.model import load_classifier
     return load_classifier(os.environ.get("FER_TEST_MODEL") or None)
+
+
+#: The shared real clip with two faces in every frame (../shared/data/videos/README.md).
+TWO_FACE_CLIP = "head-pose-face-detection-female-and-male.mp4"
+
+
+@pytest.fixture(scope="session")
+def two_face_clip() -> Path:
+    """A real recorded scene, 480x270 at 12 fps, 56 frames, two people in every frame."""
+    from fer.config import data_root
+    path = data_root() / "videos" / TWO_FACE_CLIP
+    if not path.is_file():
+        pytest.skip(f"{path} not found (the shared clips of ../shared/data/videos)")
+    return path

@@ -3,8 +3,10 @@ rerun what the output holds; the Ray engine on a real two-node cluster (loopback
 gives exactly the same table; a cluster address with nothing behind it fails in seconds."""
 from __future__ import annotations
 
+import csv
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fer.batch.output import read_results
+from fer.config import CLASSES
 
 from fer_samples import stratified_sample
 from video_clips import one_face_clip
@@ -114,3 +117,177 @@ def test_a_ray_address_with_nothing_behind_it_fails_clearly_and_quickly(inputs, 
     assert f"no Ray cluster answers at 127.0.0.1:{port} (connection refused)" in r.stderr
     assert "Traceback" not in r.stderr
     assert time.monotonic() - t0 < 60
+
+
+def test_local_batch_with_blazeface_gives_predicts_and_videos_results(inputs, two_face_clip, tmp_path):
+    """The detector choice reaches FileAnalyser: photos equal ``predict --detector blazeface``, the real
+    two-person clip equals ``video --detector blazeface`` (the single-process paths)."""
+    src = tmp_path / "in"
+    shutil.copytree(inputs / "photos", src / "photos")
+    shutil.copy(two_face_clip, src / two_face_clip.name)
+    out = tmp_path / "results"
+    r = run_cli("batch", str(src), "--out", str(out), "--detector", "blazeface", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rows = read_results(out).sort_by(SORT).to_pylist()
+    photos = sorted(str(p) for p in (src / "photos").rglob("*.jpg"))
+    pred = {x["path"]: x["faces"] for x in
+            json.loads(run_cli("predict", *photos, "--json", "--detector", "blazeface").stdout)}
+    for path in photos:
+        mine = [x for x in rows if x["path"] == path and x["face_id"] is not None]
+        assert [[x[k] for k in "xywh"] for x in mine] == [f["box"] for f in pred[path]]
+        assert [x["label"] for x in mine] == [f["label"] for f in pred[path]]
+        for x, f in zip(mine, pred[path]):
+            assert all(abs(x[c] - v) < 1e-6 for c, v in f["probabilities"].items())
+    clip = str(src / two_face_clip.name)
+    csv_out = tmp_path / "video.csv"
+    v = run_cli("video", clip, "--csv", str(csv_out), "--detector", "blazeface", "--no-progress")
+    assert v.returncode == 0, v.stderr
+    with open(csv_out, newline="") as fh:
+        want = list(csv.DictReader(fh))
+    got = [x for x in rows if x["path"] == clip]
+    assert len(got) == len(want) == 112  # two faces in each of 56 frames
+    want.sort(key=lambda x: (int(x["frame"]), int(x["face_id"])))
+    for g, w in zip(got, want):
+        assert (g["frame"], g["face_id"], g["label"]) == (int(w["frame"]), int(w["face_id"]), w["label"])
+        assert [g[k] for k in "xywh"] == [int(w[k]) for k in "xywh"]
+        # The CSV keeps 4 decimals; int8 outputs are multiples of 1/256, so a half-way case rounds by 5e-5.
+        assert all(abs(g[c] - float(w[c])) <= 5e-5 + 1e-9 for c in CLASSES)
+
+
+# --- Interruption: Ctrl-C and a kill lose nothing already written, and a rerun does the rest once.
+
+INTERRUPT_PHOTOS = 60  # per class (disgust has fewer): 415 real FER2013 test photos
+INTERRUPT_PART = 32    # files per part, so parts are whole long before the run would end
+
+
+@pytest.fixture(scope="module")
+def many_photos(tmp_path_factory, fer_root) -> Path:
+    root = tmp_path_factory.mktemp("many")
+    for p, c in stratified_sample(fer_root / "test", INTERRUPT_PHOTOS, seed=11):
+        shutil.copy(p, root / f"{c}-{p.name}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def many_reference(many_photos, tmp_path_factory):
+    """The same photos in one uninterrupted run: what an interrupted run plus its rerun must equal."""
+    out = tmp_path_factory.mktemp("ref") / "results"
+    r = run_cli("batch", str(many_photos), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return read_results(out).sort_by(SORT)
+
+
+def start_and_signal_after_first_part(src: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
+    """Start ``batch`` on ``src``; once its first part file is in place, send ``sig``."""
+    cmd = [sys.executable, "-m", "fer", "batch", str(src), "--out", str(out), "--part-files",
+           str(INTERRUPT_PART), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out.is_dir() and any(out.glob("part-*.parquet"))):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no part file within 300 s"
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def parts_by_path(out: Path) -> dict[str, list[str]]:
+    """Each input path -> the whole part files holding its rows (checks each part reads whole)."""
+    import pyarrow.parquet as pq
+    from fer.batch.rows import result_schema
+    holders: dict[str, list[str]] = {}
+    for part in sorted(out.glob("part-*.parquet")):
+        t = pq.read_table(part)  # raises on a torn or footerless file
+        assert t.schema.equals(result_schema(CLASSES)), part
+        for path in set(t.column("path").to_pylist()):
+            holders.setdefault(path, []).append(part.name)
+    return holders
+
+
+def assert_rerun_completes_each_file_once(src: Path, out: Path, saved: int, reference) -> subprocess.CompletedProcess:
+    r = run_cli("batch", str(src), "--out", str(out), "--part-files", str(INTERRUPT_PART), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    rep = report_of(r)
+    total = sum(1 for _ in src.iterdir())
+    assert (rep["skipped_done"], rep["files"]) == (saved, total - saved)
+    holders = parts_by_path(out)
+    assert set(holders) == {str(p) for p in src.iterdir()}
+    assert all(len(h) == 1 for h in holders.values()), [p for p, h in holders.items() if len(h) > 1]
+    assert read_results(out).sort_by(SORT).to_pylist() == reference.to_pylist()
+    return r
+
+
+def test_ctrl_c_saves_every_batch_done_and_a_rerun_does_the_rest_once(many_photos, many_reference, tmp_path):
+    out = tmp_path / "results"
+    r = start_and_signal_after_first_part(many_photos, out, signal.SIGINT)
+    assert r.returncode == 130, r.stderr
+    assert "Traceback" not in r.stderr
+    rep = report_of(r)
+    total = sum(1 for _ in many_photos.iterdir())
+    assert rep["interrupted"] and 0 < rep["files"] < total
+    assert f"interrupted: {rep['files']} file(s) ({rep['rows']} rows) saved in {out}" in r.stderr
+    assert rep["remaining"] == total - rep["files"]
+    assert not list(out.glob("_writing-*")), "the open part is closed and renamed on Ctrl-C"
+    holders = parts_by_path(out)
+    assert len(holders) == rep["files"] and read_results(out).num_rows == rep["rows"]
+    assert_rerun_completes_each_file_once(many_photos, out, rep["files"], many_reference)
+
+
+def test_a_killed_batch_leaves_only_whole_parts_and_a_rerun_does_the_rest_once(many_photos, many_reference,
+                                                                               tmp_path):
+    out = tmp_path / "results"
+    r = start_and_signal_after_first_part(many_photos, out, signal.SIGKILL)
+    assert r.returncode == -signal.SIGKILL
+    saved = len(parts_by_path(out))  # every plain-named part reads whole
+    assert saved >= INTERRUPT_PART
+    read_results(out)  # the open part, under its _writing- name, is not mixed in
+    left = [p.name[len("_writing-"):] for p in out.glob("_writing-*")]
+    r = assert_rerun_completes_each_file_once(many_photos, out, saved, many_reference)
+    assert not list(out.glob("_writing-*"))
+    for name in left:  # killed mid-part: set aside (or, if it was already whole, renamed into place)
+        assert f"set aside unfinished part {name}" in r.stderr or (out / name).is_file()
+
+
+def test_file_uris_are_listed_and_read_through_pyarrow_and_give_the_paths_results(inputs, local_out, tmp_path):
+    """The object-storage route (pyarrow.fs) exercised on file:// URIs: a folder URI gives the same
+    rows as the folder's path, named by URI; a rerun skips them; a URI naming nothing, or one
+    pyarrow can't use, gets an error row."""
+    from urllib.parse import unquote
+    out = tmp_path / "results"
+    missing, bad = (inputs / "gone.jpg").as_uri(), "file://somehost/x.jpg"
+    r = run_cli("batch", inputs.as_uri() + "/", missing, bad, "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert report_of(r)["files"] == 18 and "skipped 1 file(s) that are not images or videos" in r.stderr
+    rows = read_results(out).to_pylist()
+    errors = {x["path"]: x["error"] for x in rows if x["path"] in (missing, bad)}
+    assert errors == {missing: f"{missing}: no such file",
+                      bad: f"{bad}: not a usable URI (unsupported hostname in non-Windows local URI: '{bad}')"}
+    assert all(x["path"].startswith("file:///") for x in rows if x["path"] != bad)
+    as_path = lambda uri: unquote(uri.removeprefix("file://"))  # noqa: E731
+    got = [dict(x, path=as_path(x["path"]), error=x["error"] and x["error"].replace(x["path"], as_path(x["path"])))
+           for x in rows if x["path"] not in errors]
+    key = lambda x: (x["path"], x["frame"] or 0, x["face_id"] or 0)  # noqa: E731
+    assert sorted(got, key=key) == sorted(read_results(local_out[0]).to_pylist(), key=key)
+    again = run_cli("batch", inputs.as_uri(), "--out", str(out), "--no-progress")
+    assert (report_of(again)["files"], report_of(again)["skipped_done"]) == (0, 16)
+
+
+def test_a_uri_has_one_spelling_so_duplicates_and_reruns_match(tmp_path):
+    from fer.batch.sources import canonical, expand_uri, read_uri
+    assert canonical("FILE:///data/a b/c%20d.jpg") == "file:///data/a%20b/c%20d.jpg"
+    assert canonical("s3://bucket/pre fix/x.jpg?region=eu-west-1") == "s3://bucket/pre%20fix/x.jpg?region=eu-west-1"
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "x y.jpg").write_bytes(b"bytes")
+    (listed,) = expand_uri(tmp_path.as_uri(), (".jpg",))
+    assert listed == canonical((tmp_path / "a b" / "x y.jpg").as_uri()) and "%20" in listed
+    assert read_uri(listed) == b"bytes"
+
+
+def test_a_read_error_reaches_the_row_when_the_batch_is_arrow_as_ray_hands_it(tmp_path):
+    # Ray's map_batches(batch_format="pyarrow") passes a pa.Table, on which `"col" in table` is False.
+    import pyarrow as pa
+    from fer.batch.analyser import FileAnalyser, read_table
+    missing = (tmp_path / "gone.jpg").as_uri()
+    (row,) = FileAnalyser()(read_table(pa.table({"path": [missing]}))).to_pylist()
+    assert row["error"] == f"{missing}: no such file" and row["face_id"] is None

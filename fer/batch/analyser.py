@@ -13,12 +13,13 @@ from typing import Any, Mapping
 import pyarrow as pa
 
 from ..config import STILL_FLIP
-from ..detection import DetectorSettings, FaceDetector
+from ..detectors import DetectorSettings, make_detector
 from ..imageio import ImageError, decode_image
 from ..model import load_classifier
 from ..pipeline import FramePipeline
 from ..video import VIDEO_EXTENSIONS, VideoError, VideoReader, analyse_video
 from .rows import KIND_IMAGE, KIND_VIDEO, RowBuffer
+from .sources import SourceError, is_uri, read_uri
 
 
 def kind_of(path: str) -> str:
@@ -39,8 +40,9 @@ class FileAnalyser:
         # One classifier thread per analyser: the engines get their parallelism from more analysers
         # (Ray actors), and LiteRT's threads gain little on a single 48x48 face.
         self.classifier = load_classifier(model, num_threads=num_threads)
-        # The detector is built here, in one place: a --detector choice (fer/detectors) plugs in here.
-        det = FaceDetector(detector)
+        # ``detector.name`` picks from fer.detectors.DETECTORS (the CLI's --detector); one detector
+        # serves both pipelines, as files are analysed one after another.
+        det = make_detector(detector)
         self.photos = FramePipeline(self.classifier, det, flip=flip)
         self.videos = FramePipeline(self.classifier, det, flip=False)
         self.every, self.half_life_s = every, half_life_s
@@ -49,7 +51,8 @@ class FileAnalyser:
     def __call__(self, batch: Mapping[str, Any]) -> pa.Table:
         out = RowBuffer(self.classes)
         paths = _column(batch, "path")
-        errors = _column(batch, "read_error") if "read_error" in batch else [None] * len(paths)
+        names = batch.column_names if hasattr(batch, "column_names") else batch  # `in` on a pa.Table is False
+        errors = _column(batch, "read_error") if "read_error" in names else [None] * len(paths)
         for path, data, err in zip(paths, _column(batch, "bytes"), errors):
             if err:
                 out.add(path, kind_of(path), [], error=err)
@@ -79,17 +82,36 @@ class FileAnalyser:
 
 def read_batch(paths: list[str]) -> dict[str, list]:
     """The local engine's stand-in for ``read_binary_files``: the same two columns, plus why a file
-    could not be read (it becomes that file's error row)."""
+    could not be read (it becomes that file's error row). ``paths`` may be URIs (``fer.batch.sources``)."""
     data, errors = [], []
     for p in paths:
         try:
-            with open(p, "rb") as fh:
-                data.append(fh.read())
+            if is_uri(p):
+                data.append(read_uri(p))
+            else:
+                with open(p, "rb") as fh:
+                    data.append(fh.read())
             errors.append(None)
         except FileNotFoundError:
             data.append(b"")
             errors.append(f"{p}: no such file")
+        except SourceError as e:
+            data.append(b"")
+            errors.append(str(e))
         except OSError as e:
             data.append(b"")
-            errors.append(f"{p}: could not be read ({e.strerror or type(e).__name__})")
+            errors.append(f"{p}: could not be read ({e.strerror or _first_line(e)})")
     return {"path": paths, "bytes": data, "read_error": errors}
+
+
+def _first_line(e: Exception) -> str:
+    """An error's first line (pyarrow's messages from object storage run to several)."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def read_table(batch: Mapping[str, Any]) -> pa.Table:
+    """``read_batch`` as a Ray Data ``map_batches`` step (a ``path`` column in, the three columns out),
+    for inputs ``read_binary_files`` can't read with their names kept (URIs of mixed file systems)."""
+    t = read_batch(_column(batch, "path"))
+    return pa.table(t, schema=pa.schema([("path", pa.string()), ("bytes", pa.binary()), ("read_error", pa.string())]))

@@ -86,11 +86,18 @@ def start(address: str | None, workers: int | None) -> RayRun:
 def run_ray(paths: list[str], out: Path, workers: int, analyser_kwargs: dict[str, Any], progress: bool = True) -> None:
     """Read ``paths``, analyse them on ``workers`` actors, write Parquet files into ``out``."""
     import ray.data
-    from .analyser import FileAnalyser
+    from .analyser import FileAnalyser, read_table
+    from .sources import is_uri
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
-    ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=IO_TASK_CPUS,
-                                    override_num_blocks=max(1, min(len(paths) // BATCH_FILES, workers * 4)))
+    blocks = max(1, min(len(paths) // BATCH_FILES, workers * 4))
+    if any(is_uri(p) for p in paths):
+        # Ray's reader wants one file system for all paths and names the rows without their scheme;
+        # the local engine's reader keeps each URI as given (and the rerun's skip list matching).
+        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+        ds = ds.map_batches(read_table, batch_size=BATCH_FILES, batch_format="pyarrow", num_cpus=IO_TASK_CPUS)
+    else:
+        ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=IO_TASK_CPUS, override_num_blocks=blocks)
     ds = ds.map_batches(FileAnalyser, fn_constructor_kwargs=analyser_kwargs, batch_size=BATCH_FILES,
                         batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=ACTOR_CPUS)
     ds.write_parquet(str(out), ray_remote_args={"num_cpus": IO_TASK_CPUS})

@@ -7,12 +7,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from ..config import IMAGE_EXTENSIONS
 from ..inputs import Skipped, expand_inputs
 from ..video import VIDEO_EXTENSIONS
 from . import output
+from .sources import canonical, expand_uri, is_uri
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,14 @@ class BatchReport:
     seconds: float
     startup_s: float
     out: str
+    interrupted: bool = False   # Ctrl-C: ``files``/``rows`` are what was saved before it
+    remaining: int = 0          # files left for a rerun (local engine; Ray: unknown, 0)
+
+
+def _expand(inputs: Sequence[str], extensions: Sequence[str], skipped: Skipped) -> Iterator[str]:
+    """Each argument as files in argument order: URIs through pyarrow's file systems, paths as ``predict``'s."""
+    for arg in inputs:
+        yield from expand_uri(arg, extensions, skipped) if is_uri(arg) else expand_inputs([arg], extensions, skipped)
 
 
 def plan(inputs: Sequence[str], done: set[str]) -> tuple[list[str], int, Skipped]:
@@ -36,8 +45,8 @@ def plan(inputs: Sequence[str], done: set[str]) -> tuple[list[str], int, Skipped
     import os
     skipped = Skipped()
     todo, seen, already = [], set(), 0
-    for p in expand_inputs(inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, skipped):
-        a = os.path.abspath(p)
+    for p in _expand(inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS, skipped):
+        a = canonical(p) if is_uri(p) else os.path.abspath(p)
         if a in seen:
             continue
         seen.add(a)
@@ -50,7 +59,9 @@ def plan(inputs: Sequence[str], done: set[str]) -> tuple[list[str], int, Skipped
 
 def run_batch(inputs: Sequence[str], out: str | Path, engine: str = "local", workers: int | None = None,
               ray_address: str | None = None, analyser_kwargs: dict | None = None,
-              progress: bool = True) -> BatchReport:
+              progress: bool = True, part_files: int | None = None) -> BatchReport:
+    """Analyse the inputs not yet in ``out`` with ``engine``; a Ctrl-C during the local engine's run
+    ends it with every batch analysed so far saved, and a report marked ``interrupted`` (logged too)."""
     kwargs = analyser_kwargs or {}
     out_dir, done, set_aside = output.prepare(out)
     for name in set_aside:
@@ -64,13 +75,24 @@ def run_batch(inputs: Sequence[str], out: str | Path, engine: str = "local", wor
     if engine == "local":
         from tqdm import tqdm
         from .analyser import FileAnalyser
-        from .local import run_local
+        from .local import PART_FILES, run_local
         if workers not in (None, 1):
             print("the local engine runs one worker (this process); use --engine ray for more", file=sys.stderr)
-        analyser = FileAnalyser(**kwargs)
+        saved = [0, 0]  # files, rows written so far (safe from Ctrl-C once counted)
+
+        def on_batch(f: int, r: int) -> None:
+            saved[0], saved[1] = saved[0] + f, saved[1] + r
+            bar.update(f)
+
+        interrupted = False
         with tqdm(total=len(todo), unit="file", disable=not progress, file=sys.stderr) as bar:
-            files, rows = run_local(todo, out_dir, analyser, lambda f, r: bar.update(f))
-        report = BatchReport("local", 1, None, 1, files, already, rows, time.perf_counter() - t0, 0.0, str(out_dir))
+            try:
+                analyser = FileAnalyser(**kwargs)
+                run_local(todo, out_dir, analyser, on_batch, part_files or PART_FILES)
+            except KeyboardInterrupt:
+                interrupted = True  # run_local has closed and renamed the open part
+        report = BatchReport("local", 1, None, 1, saved[0], already, saved[1], time.perf_counter() - t0, 0.0,
+                             str(out_dir), interrupted, len(todo) - saved[0])
     elif engine == "ray":
         from . import ray_engine
         rr = ray_engine.start(ray_address, workers)
