@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .batch.local import PART_FILES
-from .config import STILL_FLIP
+from .config import BATCH_PART_FILES, STILL_FLIP
 from .detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
 
 
@@ -68,7 +67,7 @@ def add_batch_command(sub) -> None:
     ba.add_argument("--ray-address", help="join this Ray cluster (HOST:PORT of `ray start --head`, or 'auto'); "
                     "default: start Ray on this machine")
     ba.add_argument("--workers", type=_positive_int, help="Ray actors (default: one per CPU of the cluster)")
-    ba.add_argument("--part-files", type=_positive_int, default=PART_FILES,
+    ba.add_argument("--part-files", type=_positive_int, default=BATCH_PART_FILES,
                     help="local engine: files per Parquet part, each renamed into place when whole (a kill loses "
                     "at most the open part)")
     ba.add_argument("--model", help="a model name in models/ or a model folder (default: the shipped model)")

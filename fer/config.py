@@ -74,3 +74,8 @@ RESTRICTED_DATA: dict[str, str] = {
     "affectnet": "AffectNet: academic research licence, non-commercial research use only, no redistribution "
                  "outside research; cite Mollahosseini, Hasani and Mahoor, IEEE TAC 2017",
 }
+
+#: ``batch --engine local``: files per Parquet part file (closed and renamed when whole, so a kill
+#: loses at most the open one). Here, not in fer.batch, so the CLI's option parser can show the
+#: default without importing pyarrow and the model.
+BATCH_PART_FILES = 512

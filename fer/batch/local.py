@@ -15,12 +15,13 @@ from typing import Callable, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..config import BATCH_PART_FILES
 from .analyser import FileAnalyser, read_batch
 from .output import WRITING_PREFIX
 
-#: Files per call of the analyser, and per part file (closed, so it survives a kill).
+#: Files per call of the analyser; files per part file: fer.config.BATCH_PART_FILES.
 BATCH_FILES = 16
-PART_FILES = 512
+PART_FILES = BATCH_PART_FILES
 
 
 def chunks(items: Iterable[str], n: int) -> Iterator[list[str]]:
