@@ -175,9 +175,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def command_line(script: str, argv: list[str] | None) -> str:
-    """How to run ``bench/<script>`` again with these arguments (``argv=None``: this process's own)."""
+    """How to run ``bench/<script>`` again with these arguments (``argv=None``: this process's own),
+    absolute paths made relative to the repository as every recorded command is."""
     import shlex
-    return shlex.join(["python", f"bench/{Path(script).name}", *(sys.argv[1:] if argv is None else argv)])
+
+    from fer.report import relative_command
+    return relative_command(shlex.join(["python", f"bench/{Path(script).name}",
+                                        *(sys.argv[1:] if argv is None else argv)]))
 
 
 def record(model_dir: Path, key: str, figures: dict, command: str) -> Path:
