@@ -61,7 +61,8 @@ def _train(args: argparse.Namespace) -> int:
                       patience=args.patience, augment=args.augment, init_from=args.init_from,
                       warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                       hold_out=_pairs(args.hold_out, "--hold-out"), framing=_pairs(args.framing, "--framing"),
-                      balance=args.balance, targets=args.targets, clean=args.clean, votes=args.votes,
+                      balance=args.balance, source_weight=_pairs(args.source_weight, "--source-weight"),
+                      targets=args.targets, clean=args.clean, votes=args.votes,
                       command=_command_line())
     meta = train(cfg)
     print(json.dumps({"out": args.out, "val": {k: v["accuracy"] for k, v in meta["metrics"]["val"].items()},
@@ -275,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
                         ">1 adds a replicated border, <1 crops the centre; brings sources to one face framing")
     t.add_argument("--balance", choices=["class", "source-class"], default="class",
                    help="class: inverse-sqrt class weights over the pooled data; source-class: per (source, class)")
+    t.add_argument("--source-weight", action="append", metavar="SOURCE=FACTOR",
+                   help="with --balance source-class: multiply SOURCE's share of the loss (a root or its data set "
+                        "name, e.g. fer2013=2)")
     t.add_argument("--targets", default="folder", metavar="folder|ferplus|mix:ALPHA",
                    help="targets of FER2013 images: folder labels, FER+ vote distributions, or a mix (ALPHA on the votes)")
     t.add_argument("--clean", choices=["none", "drop", "downweight"], default="none",

@@ -56,6 +56,10 @@ class TrainConfig:
     #: class) cell weighted by 1/sqrt(its count), each source's total by sqrt(its size), so one
     #: source's class prior can't pull the others' (the naive pooling trap).
     balance: str = "class"
+    #: Source (a root or its data set name) -> multiplier of its total mass under "source-class"
+    #: balance: how much one source should count against the others (a larger FER2013 share keeps
+    #: the accuracy the FER2013-only model had there).
+    source_weight: dict[str, float] = field(default_factory=dict)
     #: Targets of images that have FER+ votes: "folder", "ferplus" (vote distribution) or "mix:ALPHA".
     targets: str = "folder"
     #: "none", "drop" or "downweight" images whose FER+ votes contradict their folder label.
@@ -72,11 +76,13 @@ def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
     return {i: float(v) for i, v in enumerate(w)}
 
 
-def source_class_weights(labels: np.ndarray, root_index: np.ndarray, num_classes: int) -> np.ndarray:
+def source_class_weights(labels: np.ndarray, root_index: np.ndarray, num_classes: int,
+                         source_scale: dict[int, float] | None = None) -> np.ndarray:
     """Per-image weights (mean 1): each (source, class) cell by 1/sqrt(its count), then each source
     rescaled to a total mass proportional to sqrt(its size). Within a source the class prior
     flattens as with ``class_weights``; across sources a large set still counts more, but a small
-    set with an odd class mix (AffectNet's few happy faces) no longer moves everyone's prior."""
+    set with an odd class mix (AffectNet's few happy faces) no longer moves everyone's prior.
+    ``source_scale`` (root index -> factor) multiplies a source's mass on top of that."""
     w = np.zeros(len(labels), dtype=np.float64)
     roots = np.unique(root_index)
     for r in roots:
@@ -85,7 +91,7 @@ def source_class_weights(labels: np.ndarray, root_index: np.ndarray, num_classes
             cell = in_r & (labels == c)
             if cell.any():
                 w[cell] = 1.0 / np.sqrt(cell.sum())
-        w[in_r] *= np.sqrt(in_r.sum()) / w[in_r].sum()
+        w[in_r] *= np.sqrt(in_r.sum()) * (source_scale or {}).get(int(r), 1.0) / w[in_r].sum()
     return (w / w.mean()).astype(np.float32)
 
 
@@ -129,14 +135,27 @@ def build_targets(s: ImageSet, cfg: TrainConfig) -> Targets:
     cleaned of images whose votes contradict their folder label (``cfg.clean``)."""
     k = len(s.classes)
     y = np.eye(k, dtype=np.float32)[s.labels]
+    if cfg.source_weight and cfg.balance != "source-class":
+        raise ValueError("--source-weight needs --balance source-class")
     if cfg.balance == "source-class":
-        w = source_class_weights(s.labels, s.root_index, k)
+        from .data import source_name
+        by_root = _framing_for(cfg.source_weight, [str(r) for r in s.roots])
+        unknown = set(cfg.source_weight) - {key for key in cfg.source_weight
+                                            for r in s.roots if key in (str(r), source_name(r))}
+        if unknown:
+            raise ValueError(f"--source-weight given for {sorted(unknown)}, which are not among the training roots")
+        if any(v <= 0 for v in cfg.source_weight.values()):
+            raise ValueError("--source-weight factors must be positive")
+        scale = {i: by_root[str(r)] for i, r in enumerate(s.roots) if str(r) in by_root}
+        w = source_class_weights(s.labels, s.root_index, k, scale)
     elif cfg.balance == "class":
         cw = class_weights(s.labels, k)
         w = np.asarray([cw[int(c)] for c in s.labels], dtype=np.float32)
     else:
         raise ValueError(f"balance must be class or source-class, got {cfg.balance!r}")
     notes: dict = {"balance": cfg.balance, "targets": cfg.targets, "clean": cfg.clean}
+    if cfg.source_weight:
+        notes["source_weight"] = dict(cfg.source_weight)
     alpha = parse_targets(cfg.targets)
     if alpha > 0 or cfg.clean != "none":
         from . import ferplus
@@ -371,7 +390,8 @@ def licence_restrictions(roots: list[str]) -> list[str]:
 
 
 def _framing_for(framing: dict[str, float], roots: list[str]) -> dict[str, float]:
-    """The framing of each of ``roots``: given per source (``rafdb``) or per root path."""
+    """The value for each of ``roots`` of a per-source option (framing, source weight): given per
+    source (``rafdb``) or per root path."""
     from .data import source_name
     out = {}
     for r in roots:

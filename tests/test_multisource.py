@@ -192,3 +192,25 @@ def test_evaluate_against_the_ferplus_majority_counts_what_it_leaves_out(fer_roo
     assert rep["n"] > 80 and 0.5 < rep["accuracy"] <= 1.0
     folder = json.loads(_run(["evaluate", str(test), "--json"]).stdout)
     assert folder["n"] == 105 and folder["truth"] == "folder"
+
+
+def test_a_source_weight_multiplies_that_sources_share():
+    labels = np.array([3] * 900 + [1] * 100 + [3] * 100 + [1] * 300)
+    roots = np.array([0] * 1000 + [1] * 400)
+    w = source_class_weights(labels, roots, 7, {0: 2.0})
+    assert w.mean() == pytest.approx(1.0)
+    assert w[roots == 0].sum() / w[roots == 1].sum() == pytest.approx(2 * np.sqrt(1000 / 400), rel=1e-4)
+
+
+def test_source_weight_by_data_set_name_reaches_the_targets_and_unknown_names_fail(three_sources):
+    s = load_image_set(list(three_sources.values()), 48)
+    base = dict(data=[str(p) for p in three_sources.values()], val=[], out="", balance="source-class")
+    even = build_targets(s, TrainConfig(**base))
+    fer = s.root_index == [i for i, r in enumerate(s.roots) if "fer2013" in str(r)][0]
+    heavy = build_targets(s, TrainConfig(**base, source_weight={"fer2013": 3.0}))
+    share = lambda t: t.weights[fer].sum() / t.weights.sum()
+    assert share(heavy) > share(even) + 0.1 and heavy.notes["source_weight"] == {"fer2013": 3.0}
+    with pytest.raises(ValueError, match="not among"):
+        build_targets(s, TrainConfig(**base, source_weight={"ckplus": 2.0}))
+    with pytest.raises(ValueError, match="source-class"):
+        build_targets(s, TrainConfig(**{**base, "balance": "class"}, source_weight={"fer2013": 2.0}))
