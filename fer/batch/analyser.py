@@ -36,7 +36,14 @@ class FileAnalyser:
     """Batch of files (paths + their bytes) -> Arrow table of faces (``rows.result_schema``)."""
 
     def __init__(self, model: str | None = None, detector: DetectorSettings | None = None,
-                 flip: bool = STILL_FLIP, every: int = 1, half_life_s: float = 0.15, num_threads: int = 1) -> None:
+                 flip: bool = STILL_FLIP, every: int = 1, half_life_s: float = 0.15, num_threads: int = 1,
+                 detector_threads: int | None = None) -> None:
+        # ``detector_threads``: OpenCV's threads in this process (None: OpenCV's default, every core).
+        # A Ray actor takes 1: it is booked one CPU, and two actors each running a 2-thread Haar
+        # scan on 2 cores fought over them.
+        if detector_threads is not None:
+            import cv2
+            cv2.setNumThreads(detector_threads)
         # One classifier thread per analyser: the engines get their parallelism from more analysers
         # (Ray actors), and LiteRT's threads gain little on a single 48x48 face.
         self.classifier = load_classifier(model, num_threads=num_threads)
@@ -52,6 +59,9 @@ class FileAnalyser:
         out = RowBuffer(self.classes)
         paths = _column(batch, "path")
         names = batch.column_names if hasattr(batch, "column_names") else batch  # `in` on a pa.Table is False
+        if "bytes" not in names:  # paths only (the Ray engine): the files are read here
+            batch = read_batch(paths)
+            names = batch
         errors = _column(batch, "read_error") if "read_error" in names else [None] * len(paths)
         for path, data, err in zip(paths, _column(batch, "bytes"), errors):
             if err:

@@ -1,6 +1,7 @@
-"""The Ray engine: Ray Data reads the files, ``map_batches`` runs ``FileAnalyser`` on a fixed pool of
-actors (each loads the classifier and detector once), and ``write_parquet`` writes each finished
-block into the output folder as it comes.
+"""The Ray engine: a Ray Data dataset of the input paths, split into blocks; ``map_batches`` runs
+``FileAnalyser`` on a fixed pool of actors (each loads the classifier and detector once, runs one
+OpenCV thread on its one booked CPU, and reads its own files, paths or URIs); ``write_parquet``
+writes each finished block into the output folder as it comes.
 
 Without an address a Ray is started on this machine for the run; with one, the run joins that
 cluster. This repository (code and models, not tests or benchmarks) is shipped to the workers as
@@ -27,6 +28,19 @@ CONNECT_TIMEOUT_S = 5.0
 #: read/write task they waited 40-60 s each to be scheduled (2 actors on 2 CPUs, machine loaded).
 ACTOR_CPUS = 1.0
 IO_TASK_CPUS = 0.0
+#: Blocks (units of work an actor takes at a time) per actor, at most; at least BATCH_FILES files each.
+#: (12 a worker measured 1.54x for 2 workers against 1, 4 a worker 1.66x: within the noise.)
+BLOCKS_PER_ACTOR = 4
+#: Actors per write task allowed to run at once (``io_concurrency``).
+IO_TASKS_PER_ACTORS = 4
+
+
+def io_concurrency(workers: int) -> int:
+    """Write tasks running at once: one per IO_TASKS_PER_ACTORS actors. A 0-CPU task is never held
+    back by the scheduler, so Ray Data ran one per block at once, each in a new worker process: on
+    2 CPUs those start-ups (about 2 CPU seconds each) took the time the second actor should have
+    had, and 2 actors ran no faster than 1. Writing a block takes milliseconds."""
+    return max(1, workers // IO_TASKS_PER_ACTORS)
 
 
 class RayEngineError(RuntimeError):
@@ -86,21 +100,17 @@ def start(address: str | None, workers: int | None) -> RayRun:
 def run_ray(paths: list[str], out: Path, workers: int, analyser_kwargs: dict[str, Any], progress: bool = True) -> None:
     """Read ``paths``, analyse them on ``workers`` actors, write Parquet files into ``out``."""
     import ray.data
-    from .analyser import FileAnalyser, read_table
-    from .sources import is_uri
+    from .analyser import FileAnalyser
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
-    blocks = max(1, min(len(paths) // BATCH_FILES, workers * 4))
-    if any(is_uri(p) for p in paths):
-        # Ray's reader wants one file system for all paths and names the rows without their scheme;
-        # the local engine's reader keeps each URI as given (and the rerun's skip list matching).
-        ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-        ds = ds.map_batches(read_table, batch_size=BATCH_FILES, batch_format="pyarrow", num_cpus=IO_TASK_CPUS)
-    else:
-        ds = ray.data.read_binary_files(paths, include_paths=True, num_cpus=IO_TASK_CPUS, override_num_blocks=blocks)
-    ds = ds.map_batches(FileAnalyser, fn_constructor_kwargs=analyser_kwargs, batch_size=BATCH_FILES,
-                        batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=ACTOR_CPUS)
-    ds.write_parquet(str(out), ray_remote_args={"num_cpus": IO_TASK_CPUS})
+    blocks = max(1, min(len(paths) // BATCH_FILES, workers * BLOCKS_PER_ACTOR))
+    # Each actor reads its own files: a separate read stage ran in other worker processes, whose
+    # start-ups and object-store copies took CPU from the actors (2 actors on 2 CPUs).
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+    kwargs = {"detector_threads": int(ACTOR_CPUS), **analyser_kwargs}
+    ds = ds.map_batches(FileAnalyser, fn_constructor_kwargs=kwargs, batch_size=BATCH_FILES, batch_format="pyarrow",
+                        compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=ACTOR_CPUS)
+    ds.write_parquet(str(out), ray_remote_args={"num_cpus": IO_TASK_CPUS}, concurrency=io_concurrency(workers))
 
 
 def stop() -> None:
