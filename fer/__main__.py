@@ -345,6 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # before a command's own handling (e.g. while the model loads)
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`predict --jsonl ... | head`): stop quietly, as a killed-by-SIGPIPE
+        # program would, with stdout pointed at nothing so the exit-time flush can't fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
 
 
 if __name__ == "__main__":

@@ -291,3 +291,22 @@ def test_a_read_error_reaches_the_row_when_the_batch_is_arrow_as_ray_hands_it(tm
     missing = (tmp_path / "gone.jpg").as_uri()
     (row,) = FileAnalyser()(read_table(pa.table({"path": [missing]}))).to_pylist()
     assert row["error"] == f"{missing}: no such file" and row["face_id"] is None
+    # The Ray engine hands the actors paths alone: they read the files themselves.
+    (row,) = FileAnalyser()(pa.table({"path": [missing]})).to_pylist()
+    assert row["error"] == f"{missing}: no such file" and row["face_id"] is None
+
+
+def test_glob_patterns_in_uris_match_like_local_globs(inputs):
+    """``*`` within a folder, ``**`` at any depth, ``[...]``, a pattern matching nothing passed on."""
+    import glob
+    from urllib.parse import unquote
+    from fer.batch.sources import expand_uri
+    as_path = lambda uri: unquote(uri.removeprefix("file://"))  # noqa: E731
+    base = inputs.as_uri()
+    for pattern in ("photos/*.jpg", "photos/**/*.jpg", "**/*.mp4", "photos/[m]*/*.jpg", "*"):
+        want = sorted(p for p in glob.glob(str(inputs / pattern), recursive=True) if Path(p).is_file()
+                      and p.endswith((".jpg", ".mp4")))
+        got = [as_path(u) for u in expand_uri(f"{base}/{pattern}", (".jpg", ".mp4"))]
+        assert got == want and got, pattern
+    assert list(expand_uri(f"{base}/nothing/*.jpg", (".jpg",))) == [f"{base}/nothing/*.jpg"]
+    assert list(expand_uri(f"{base}/*.png", (".png",))) == [f"{base}/*.png"]

@@ -63,3 +63,17 @@ def test_a_non_image_named_on_the_command_line_is_an_error_entry_not_a_crash(tmp
     assert r.returncode == 1
     (line,) = [json.loads(x) for x in r.stdout.splitlines()]
     assert "not an image file" in line["error"] and "Traceback" not in r.stderr
+
+
+def test_a_reader_that_stops_early_ends_predict_quietly(tmp_path, fer_root):
+    """`predict --jsonl FOLDER | head -1`: the first line arrives whole, then no traceback. The
+    output (a few hundred lines) is larger than a pipe holds, so predict can't finish before the close."""
+    for p, c in stratified_sample(fer_root / "test", 60, seed=8):
+        shutil.copy(p, tmp_path / f"{c}_{p.name}")
+    proc = subprocess.Popen([sys.executable, "-m", "fer", "predict", str(tmp_path), "--jsonl", "--no-detect"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away with hundreds of images still to print
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 141, err
+    assert json.loads(first)["faces"] and "Traceback" not in err and "BrokenPipe" not in err

@@ -3,6 +3,9 @@
 object storage needs no mount. Credentials and region come from the environment, as pyarrow's S3
 file system reads them (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION``, ...).
 
+A URI may hold a glob pattern in its path (``s3://bucket/shoots/*/cam1/*.jpg``, ``**`` for any depth):
+the part before the first pattern segment is listed recursively and the pattern filters it.
+
 A URI names files the same way in the output: a folder URI's files come out as that URI plus their
 relative path (``s3://bucket/prefix/a.jpg``), so a rerun with the same URI skips them. Plain paths
 stay on ``fer.inputs`` and ``open``; this module is only for arguments with a scheme.
@@ -83,25 +86,85 @@ def expand_uri(arg: str, extensions: Sequence[str], skipped: Skipped | None = No
     naming nothing, or one pyarrow can't use, is passed through so its read gives the error row."""
     from pyarrow.fs import FileSelector, FileType
     exts = tuple(e.lower() for e in extensions)
+    pattern = None
+    if _has_pattern(urlsplit(arg).path):
+        arg, pattern = _split_pattern(arg)
     try:
         fs, base = resolve(arg)
         info = fs.get_file_info(base)
     except (SourceError, OSError):
-        yield arg
+        yield arg if pattern is None else arg.rstrip("/") + "/" + pattern
         return
     if info.type != FileType.Directory:
-        yield canonical(arg)
+        if pattern is None:
+            yield canonical(arg)
+        else:  # nothing matches a pattern under a file, or under nothing: its read says so
+            yield arg.rstrip("/") + "/" + pattern
         return
     p = urlsplit(canonical(arg))
     head = urlunsplit((p.scheme, p.netloc, p.path.rstrip("/"), "", ""))
     prefix = base.rstrip("/")
+    match = _pattern_regex(pattern).fullmatch if pattern is not None else None
     found = fs.get_file_info(FileSelector(base, recursive=True))
+    hits = 0
     for f in sorted((f for f in found if f.type == FileType.File), key=lambda f: f.path):
-        uri = head + quote(f.path[len(prefix):], safe=_PATH_SAFE) + ("?" + p.query if p.query else "")
+        rel = f.path[len(prefix):]
+        if match is not None and not match(rel.lstrip("/")):
+            continue
+        hits += 1
+        uri = head + quote(rel, safe=_PATH_SAFE) + ("?" + p.query if p.query else "")
         if f.path.lower().endswith(exts):
             yield uri
         elif skipped is not None:
             skipped.add(uri)
+    if pattern is not None and not hits:
+        yield head + "/" + pattern  # a pattern matching nothing: its read gives "no such file"
+
+
+_GLOB_CHARS = "*?["
+
+
+def _has_pattern(path: str) -> bool:
+    return any(c in path for c in _GLOB_CHARS)
+
+
+def _split_pattern(uri: str) -> tuple[str, str]:
+    """``s3://b/x/*/y/*.jpg`` -> (``s3://b/x``, ``*/y/*.jpg``): the URI up to the first segment with a
+    glob character, and the pattern after it (matched against paths relative to that URI)."""
+    p = urlsplit(uri)
+    segments = p.path.split("/")
+    k = next(i for i, seg in enumerate(segments) if _has_pattern(seg))
+    base = urlunsplit((p.scheme, p.netloc, "/".join(segments[:k]) or "/", p.query, ""))
+    return base, "/".join(segments[k:])
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A glob over relative paths as a regex: ``*`` and ``?`` stay within a segment, ``**`` spans any
+    number of them (``**/`` also none), ``[...]`` is a character class; the rest is literal."""
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and "]" in pattern[i + 2:]:
+            j = pattern.index("]", i + 2)
+            body = pattern[i + 1:j]
+            out.append("[" + ("^" + re.escape(body[1:]) if body.startswith("!") else re.escape(body)) + "]")
+            i = j + 1
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return re.compile("".join(out))
 
 
 def read_uri(uri: str) -> bytes:
