@@ -327,7 +327,34 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--val", action="append", required=True, help="validation root(s) to measure the LiteRT file on")
     ex.add_argument("--test", action="append", help="test root(s) to measure it on")
     ex.set_defaults(func=_export)
+
+    bl = sub.add_parser("blend", help="average a fine-tuned model with the model it was tuned from (WiSE-FT), "
+                        "then export and measure it")
+    bl.add_argument("base", help="the model the fine-tune started from (name in models/ or folder)")
+    bl.add_argument("tuned", help="the fine-tuned model")
+    bl.add_argument("--alpha", type=float, required=True,
+                    help="weight of the fine-tuned model, 0..1 (choose it on validation data)")
+    bl.add_argument("--out", required=True, help="output folder, e.g. models/blend")
+    bl.add_argument("--calibration", action="append", required=True, help="training root(s) for int8 calibration")
+    bl.add_argument("--val", action="append", required=True, help="validation root(s) to measure the LiteRT file on")
+    bl.add_argument("--test", action="append", help="test root(s) to measure it on")
+    bl.set_defaults(func=_blend)
     return p
+
+
+def _blend(args: argparse.Namespace) -> int:
+    import json
+    from .blend import BlendError, blend_models
+    from .shipping import ship
+    try:
+        blend_models(args.base, args.tuned, args.alpha, args.out, command=_command_line())
+    except BlendError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    meta = ship(args.out, args.calibration, args.val, args.test)
+    figs = {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
+    print(json.dumps({"model": args.out, "alpha": args.alpha, "litert_accuracy": figs}))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
