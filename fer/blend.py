@@ -60,12 +60,24 @@ def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_
                   "tuned": {"model": _relative(tuned.path), "command": tuned.metadata.get("command", "")}},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "metrics": {},
+        # The report page's lineage: how each parent was trained, then this step.
+        "stages": [*_stage_dicts(base, "base"), *_stage_dicts(tuned, "fine-tune"),
+                   {"stage": "blend (WiSE-FT)", "commands": [command] if command else [],
+                    "note": f"(1 - {alpha:g}) x {base.name} + {alpha:g} x {tuned.name}, weight by weight"}],
     })
     (out / "metadata.json").write_text(json.dumps(meta, indent=2))
     for extra in ("history.csv",):  # the tuned parent's training curve, for the report page
         if (tuned.path / extra).is_file():
             shutil.copy(tuned.path / extra, out / extra)
     return meta
+
+
+def _stage_dicts(info, role: str) -> list[dict]:
+    """A parent's training stages as metadata ``stages`` entries, named after its role and model."""
+    from .report import training_stages
+    return [{"stage": f"{role} ({info.name}): {st.name}", "commands": st.commands, "note": st.note,
+             "epochs": st.epochs, "best_epoch": st.best_epoch, "val_accuracy": st.val_accuracy,
+             "litert_test_accuracy": st.test_accuracy} for st in training_stages(info.metadata)]
 
 
 def _relative(path: Path) -> str:

@@ -50,6 +50,10 @@ def test_a_blend_sits_between_its_parents_and_is_shipped_with_its_record(small_r
     assert meta["licence"] == json.loads((MODELS_DIR / "multisource" / "metadata.json").read_text())["licence"]
     assert set(meta["metrics"]) == {"litert_val"} and "evaluations" not in meta  # no parent's figures
     assert (out / "model.tflite").stat().st_size > 100_000
+    from fer.report import training_stages
+    stages = training_stages(meta)
+    assert stages[0].name.startswith("base (default)") and stages[-1].name == "blend (WiSE-FT)"
+    assert any(s.name.startswith("fine-tune (multisource)") for s in stages) and "blend" in stages[-1].commands[0]
     images = load_image_set([small_roots / "val"], 48).images[..., None].astype("float32")
     probs = {name: keras.saving.load_model(path / "model.keras", compile=False).predict(images, verbose=0)
              for name, path in (("base", MODELS_DIR / "default"), ("tuned", MODELS_DIR / "multisource"), ("blend", out))}
