@@ -347,7 +347,7 @@ def _blend(args: argparse.Namespace) -> int:
     from .blend import BlendError, blend_models
     from .shipping import ship
     try:
-        blend_models(args.base, args.tuned, args.alpha, args.out, command=_command_line())
+        blend_models(args.base, args.tuned, args.alpha, args.out, command=_command_line(), test_roots=args.test)
     except BlendError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ def blend_weights(base: list[np.ndarray], tuned: list[np.ndarray], alpha: float)
 
 
 def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_dir: str | Path,
-                 command: str = "") -> dict:
+                 command: str = "", test_roots: list[str] | None = None) -> dict:
     """Write ``out_dir/model.keras`` (the blend) and a metadata.json naming both parents, carrying
     the tuned model's input, classes and licences (the blend holds what it learnt from the
     restricted sets) but none of either parent's measured figures. Serving file and figures come
@@ -60,6 +60,10 @@ def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_
                   "tuned": {"model": _relative(tuned.path), "command": tuned.metadata.get("command", "")}},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "metrics": {},
+        "config": {"test": list(test_roots or [])},  # where its test figures come from (the report's data table)
+        # What training went into it: both parents' epochs and wall time, every stage of each.
+        "epochs_run": _total(base, "epochs") + _total(tuned, "epochs"),
+        "train_wall_seconds": round(_total(base, "train_wall_seconds") + _total(tuned, "train_wall_seconds"), 1),
         # The report page's lineage: how each parent was trained, then this step.
         "stages": [*_stage_dicts(base, "base"), *_stage_dicts(tuned, "fine-tune"),
                    {"stage": "blend (WiSE-FT)", "commands": [command] if command else [],
@@ -70,6 +74,15 @@ def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_
         if (tuned.path / extra).is_file():
             shutil.copy(tuned.path / extra, out / extra)
     return meta
+
+
+def _total(info, key: str) -> float:
+    """A parent's epochs or training seconds over all its stages (its own figure if it has none)."""
+    stages = [st for st in info.metadata.get("stages") or [] if isinstance(st, dict)]
+    if stages:
+        return sum(st.get(key) or 0 for st in stages)
+    own = info.metadata.get("epochs_run" if key == "epochs" else key)
+    return own or 0
 
 
 def _stage_dicts(info, role: str) -> list[dict]:

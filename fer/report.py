@@ -93,7 +93,8 @@ def data_summary(metadata: dict) -> list[dict]:
     roots are in the config and its count in the test evaluation."""
     rows = []
     for split, d in (metadata.get("data") or {}).items():
-        if isinstance(d, dict):
+        # ``data`` also holds how the data was used (framing, hold-out, targets): not splits.
+        if isinstance(d, dict) and "roots" in d:
             rows.append({"split": split, "roots": ", ".join(relative_path(r) for r in d.get("roots", [])),
                          "images": _count(d.get("n"))})
     if not any(r["split"] == "test" for r in rows):

@@ -50,6 +50,7 @@ def test_a_blend_sits_between_its_parents_and_is_shipped_with_its_record(small_r
     assert meta["licence"] == json.loads((MODELS_DIR / "multisource" / "metadata.json").read_text())["licence"]
     assert set(meta["metrics"]) == {"litert_val"} and "evaluations" not in meta  # no parent's figures
     assert (out / "model.tflite").stat().st_size > 100_000
+    assert meta["epochs_run"] > 11 and meta["train_wall_seconds"] > 9000  # both parents, every stage
     from fer.report import training_stages
     stages = training_stages(meta)
     assert stages[0].name.startswith("base (default)") and stages[-1].name == "blend (WiSE-FT)"

@@ -22,8 +22,8 @@ def test_sample(fer_root):
     return images, labels
 
 
-#: The floor the shipped model must clear (issue 2: 68 % here; the shipped model scores 69.5 %, 70.8 %
-#: with flip averaging, README "The shipped model").
+#: The floor the default model must clear (issue 2: 68 % here). The FER2013-only `default` scores
+#: 69.5 % (70.8 % with flip averaging); the blend served by default since the seventh session, 69.0 %.
 ACCURACY_FLOOR = 0.68
 
 
@@ -32,8 +32,8 @@ def test_shipped_model_clears_the_accuracy_floor_on_the_test_split(classifier, t
     assert classifier.classes == list(CLASSES)
     acc = float((classifier.predict(images).argmax(1) == labels).mean())
     assert acc >= ACCURACY_FLOOR, f"accuracy {acc:.3f} on {len(labels)} test images"
-    recorded = classifier.info.metadata["metrics"]["litert_test"]["plain"]["accuracy"]
-    assert abs(acc - recorded) < 0.04, f"sample {acc:.3f} vs the {recorded:.3f} recorded in the metadata"
+    recorded = classifier.info.headline_figures()["FER2013 test"]["accuracy"]  # evaluate --record
+    assert abs(acc - recorded) < 0.005, f"measured {acc:.3f} vs the {recorded:.3f} recorded in the metadata"
 
 
 def test_every_class_is_recalled_above_chance(classifier, test_sample):

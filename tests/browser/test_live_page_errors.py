@@ -43,7 +43,8 @@ def test_refused_camera_shows_why_and_what_to_do(chromium_ok, classifier, playwr
 
 def _broken_models_dir(tmp_path, classifier):
     """A models folder whose default model has valid metadata but a corrupt LiteRT file."""
-    d = tmp_path / "models" / "default"
+    from fer.config import DEFAULT_MODEL_NAME
+    d = tmp_path / "models" / DEFAULT_MODEL_NAME
     d.mkdir(parents=True)
     (d / "metadata.json").write_text(json.dumps(classifier.info.metadata))
     (d / "model.tflite").write_bytes(b"not a flatbuffer" * 64)
