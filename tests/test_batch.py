@@ -287,9 +287,9 @@ def test_a_uri_has_one_spelling_so_duplicates_and_reruns_match(tmp_path):
 def test_a_read_error_reaches_the_row_when_the_batch_is_arrow_as_ray_hands_it(tmp_path):
     # Ray's map_batches(batch_format="pyarrow") passes a pa.Table, on which `"col" in table` is False.
     import pyarrow as pa
-    from fer.batch.analyser import FileAnalyser, read_table
+    from fer.batch.analyser import FileAnalyser, read_batch
     missing = (tmp_path / "gone.jpg").as_uri()
-    (row,) = FileAnalyser()(read_table(pa.table({"path": [missing]}))).to_pylist()
+    (row,) = FileAnalyser()(pa.table(read_batch([missing]))).to_pylist()
     assert row["error"] == f"{missing}: no such file" and row["face_id"] is None
     # The Ray engine hands the actors paths alone: they read the files themselves.
     (row,) = FileAnalyser()(pa.table({"path": [missing]})).to_pylist()
@@ -310,3 +310,5 @@ def test_glob_patterns_in_uris_match_like_local_globs(inputs):
         assert got == want and got, pattern
     assert list(expand_uri(f"{base}/nothing/*.jpg", (".jpg",))) == [f"{base}/nothing/*.jpg"]
     assert list(expand_uri(f"{base}/*.png", (".png",))) == [f"{base}/*.png"]
+    # ... spelt as given, a query kept at the end (not put between the folder and the pattern)
+    assert list(expand_uri(f"{base}/nothing/*.png?x=1", (".png",))) == [f"{base}/nothing/*.png?x=1"]

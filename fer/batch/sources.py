@@ -86,20 +86,18 @@ def expand_uri(arg: str, extensions: Sequence[str], skipped: Skipped | None = No
     naming nothing, or one pyarrow can't use, is passed through so its read gives the error row."""
     from pyarrow.fs import FileSelector, FileType
     exts = tuple(e.lower() for e in extensions)
-    pattern = None
+    given, pattern = arg, None
     if _has_pattern(urlsplit(arg).path):
         arg, pattern = _split_pattern(arg)
     try:
         fs, base = resolve(arg)
         info = fs.get_file_info(base)
     except (SourceError, OSError):
-        yield arg if pattern is None else arg.rstrip("/") + "/" + pattern
+        yield given
         return
     if info.type != FileType.Directory:
-        if pattern is None:
-            yield canonical(arg)
-        else:  # nothing matches a pattern under a file, or under nothing: its read says so
-            yield arg.rstrip("/") + "/" + pattern
+        # A pattern under a file or under nothing matches nothing: passed on as given, its read says so.
+        yield canonical(arg) if pattern is None else given
         return
     p = urlsplit(canonical(arg))
     head = urlunsplit((p.scheme, p.netloc, p.path.rstrip("/"), "", ""))
@@ -118,7 +116,7 @@ def expand_uri(arg: str, extensions: Sequence[str], skipped: Skipped | None = No
         elif skipped is not None:
             skipped.add(uri)
     if pattern is not None and not hits:
-        yield head + "/" + pattern  # a pattern matching nothing: its read gives "no such file"
+        yield given  # a pattern matching nothing: its read gives "no such file"
 
 
 _GLOB_CHARS = "*?["
