@@ -236,8 +236,7 @@ def _export(args: argparse.Namespace) -> int:
     import json
     from .shipping import ship
     meta = ship(args.model_dir, args.calibration, args.val, args.test)
-    figs = {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
-    print(json.dumps({"model": args.model_dir, "litert_accuracy": figs}))
+    print(json.dumps({"model": args.model_dir, "litert_accuracy": _litert_accuracy(meta)}))
     return 0
 
 
@@ -323,9 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a model folder's LiteRT file and measure it")
     ex.add_argument("model_dir", help="the trained model's folder (holds model.keras)")
-    ex.add_argument("--calibration", action="append", required=True, help="training root(s) for int8 calibration")
-    ex.add_argument("--val", action="append", required=True, help="validation root(s) to measure the LiteRT file on")
-    ex.add_argument("--test", action="append", help="test root(s) to measure it on")
+    _add_ship_options(ex)
     ex.set_defaults(func=_export)
 
     bl = sub.add_parser("blend", help="average a fine-tuned model with the model it was tuned from (WiSE-FT), "
@@ -335,11 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--alpha", type=float, required=True,
                     help="weight of the fine-tuned model, 0..1 (choose it on validation data)")
     bl.add_argument("--out", required=True, help="output folder, e.g. models/blend")
-    bl.add_argument("--calibration", action="append", required=True, help="training root(s) for int8 calibration")
-    bl.add_argument("--val", action="append", required=True, help="validation root(s) to measure the LiteRT file on")
-    bl.add_argument("--test", action="append", help="test root(s) to measure it on")
+    _add_ship_options(bl)
     bl.set_defaults(func=_blend)
     return p
+
+
+def _add_ship_options(parser: argparse.ArgumentParser) -> None:
+    """What ``fer.shipping.ship`` needs to write and measure a LiteRT file (export and blend)."""
+    parser.add_argument("--calibration", action="append", required=True, help="training root(s) for int8 calibration")
+    parser.add_argument("--val", action="append", required=True, help="validation root(s) to measure the LiteRT file on")
+    parser.add_argument("--test", action="append", help="test root(s) to measure it on")
+
+
+def _litert_accuracy(meta: dict) -> dict[str, float]:
+    """The LiteRT accuracies ``ship`` recorded, per split."""
+    return {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
 
 
 def _blend(args: argparse.Namespace) -> int:
@@ -352,8 +359,7 @@ def _blend(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     meta = ship(args.out, args.calibration, args.val, args.test)
-    figs = {k: v["plain"]["accuracy"] for k, v in meta["metrics"].items() if k.startswith("litert_")}
-    print(json.dumps({"model": args.out, "alpha": args.alpha, "litert_accuracy": figs}))
+    print(json.dumps({"model": args.out, "alpha": args.alpha, "litert_accuracy": _litert_accuracy(meta)}))
     return 0
 
 

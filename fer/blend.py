@@ -38,6 +38,7 @@ def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_
     import keras
 
     from .model import resolve_model
+    from .report import relative_path
     base, tuned = resolve_model(base_dir), resolve_model(tuned_dir)
     if base.classes != tuned.classes or base.metadata["input"] != tuned.metadata["input"]:
         raise BlendError(f"{base.path} and {tuned.path} differ in classes or input: they can't be blended")
@@ -56,8 +57,8 @@ def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_
         "command": command,
         "commands": [command] if command else [],
         "blend": {"method": "WiSE-FT weight-space interpolation", "alpha": alpha,
-                  "base": {"model": _relative(base.path), "command": base.metadata.get("command", "")},
-                  "tuned": {"model": _relative(tuned.path), "command": tuned.metadata.get("command", "")}},
+                  "base": {"model": relative_path(str(base.path)), "command": base.metadata.get("command", "")},
+                  "tuned": {"model": relative_path(str(tuned.path)), "command": tuned.metadata.get("command", "")}},
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "metrics": {},
         "config": {"test": list(test_roots or [])},  # where its test figures come from (the report's data table)
@@ -70,9 +71,8 @@ def blend_models(base_dir: str | Path, tuned_dir: str | Path, alpha: float, out_
                     "note": f"(1 - {alpha:g}) x {base.name} + {alpha:g} x {tuned.name}, weight by weight"}],
     })
     (out / "metadata.json").write_text(json.dumps(meta, indent=2))
-    for extra in ("history.csv",):  # the tuned parent's training curve, for the report page
-        if (tuned.path / extra).is_file():
-            shutil.copy(tuned.path / extra, out / extra)
+    if (tuned.path / "history.csv").is_file():  # the tuned parent's training curve, for the report page
+        shutil.copy(tuned.path / "history.csv", out / "history.csv")
     return meta
 
 
@@ -91,8 +91,3 @@ def _stage_dicts(info, role: str) -> list[dict]:
     return [{"stage": f"{role} ({info.name}): {st.name}", "commands": st.commands, "note": st.note,
              "epochs": st.epochs, "best_epoch": st.best_epoch, "val_accuracy": st.val_accuracy,
              "litert_test_accuracy": st.test_accuracy} for st in training_stages(info.metadata)]
-
-
-def _relative(path: Path) -> str:
-    from .report import relative_command
-    return relative_command(str(path))

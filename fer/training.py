@@ -138,15 +138,14 @@ def build_targets(s: ImageSet, cfg: TrainConfig) -> Targets:
     if cfg.source_weight and cfg.balance != "source-class":
         raise ValueError("--source-weight needs --balance source-class")
     if cfg.balance == "source-class":
-        from .data import source_name
-        by_root = _framing_for(cfg.source_weight, [str(r) for r in s.roots])
-        unknown = set(cfg.source_weight) - {key for key in cfg.source_weight
-                                            for r in s.roots if key in (str(r), source_name(r))}
+        roots = [str(r) for r in s.roots]
+        by_root = _framing_for(cfg.source_weight, roots)
+        unknown = [key for key, v in cfg.source_weight.items() if not _framing_for({key: v}, roots)]
         if unknown:
             raise ValueError(f"--source-weight given for {sorted(unknown)}, which are not among the training roots")
         if any(v <= 0 for v in cfg.source_weight.values()):
             raise ValueError("--source-weight factors must be positive")
-        scale = {i: by_root[str(r)] for i, r in enumerate(s.roots) if str(r) in by_root}
+        scale = {i: by_root[r] for i, r in enumerate(roots) if r in by_root}
         w = source_class_weights(s.labels, s.root_index, k, scale)
     elif cfg.balance == "class":
         cw = class_weights(s.labels, k)

@@ -1,8 +1,9 @@
 """``FileAnalyser``: the one batch function both engines run.
 
 Its constructor loads the classifier and detector once (per process, or per Ray actor); each call
-maps a batch ``{"path": [...], "bytes": [...]}`` (the columns Ray Data's ``read_binary_files`` gives
-with ``include_paths=True``) to an Arrow table of result rows. Photos go through ``predict``'s path
+maps a batch of files to an Arrow table of result rows: ``{"path", "bytes", "read_error"}`` as
+``read_batch`` gives them (the local engine), or ``{"path"}`` alone (a Ray actor, which reads its
+files itself). Photos go through ``predict``'s path
 (mirror averaging on by default, as there); videos through ``fer video``'s, which is the live page's
 (one pass a face, tracked and smoothed, clocked by each frame's presentation time).
 """
@@ -118,10 +119,3 @@ def _first_line(e: Exception) -> str:
     """An error's first line (pyarrow's messages from object storage run to several)."""
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
-
-
-def read_table(batch: Mapping[str, Any]) -> pa.Table:
-    """``read_batch`` as a Ray Data ``map_batches`` step (a ``path`` column in, the three columns out),
-    for inputs ``read_binary_files`` can't read with their names kept (URIs of mixed file systems)."""
-    t = read_batch(_column(batch, "path"))
-    return pa.table(t, schema=pa.schema([("path", pa.string()), ("bytes", pa.binary()), ("read_error", pa.string())]))

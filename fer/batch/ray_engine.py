@@ -22,8 +22,8 @@ from .local import BATCH_FILES
 SHIP_EXCLUDES = [".git", ".venv", "**/__pycache__", "tests", "bench", "**/*.keras", "**/checkpoint*", "*.md"]
 #: Seconds to wait for a cluster's address to answer before giving up.
 CONNECT_TIMEOUT_S = 5.0
-#: CPU shares booked with Ray's scheduler: one CPU per actor (the work), none for the read and write
-#: tasks (file I/O). Booking a share for them starved them beside a pool as big as the cluster:
+#: CPU shares booked with Ray's scheduler: one CPU per actor (the work, its files' reads included),
+#: none for the write tasks (file I/O). Booking a share for I/O tasks starved them beside a pool as big as the cluster:
 #: with 1 CPU per actor Ray Data backpressured the reads forever, with 0.8 per actor and 0.05 per
 #: read/write task they waited 40-60 s each to be scheduled (2 actors on 2 CPUs, machine loaded).
 ACTOR_CPUS = 1.0
