@@ -103,6 +103,10 @@ class HeldBoxes:
         """``box`` was re-found: its count starts again."""
         self._misses.pop(box, None)
 
+    def holding(self, box: Box) -> bool:
+        """``box`` is a held box: it was missed in the frame before and kept."""
+        return box in self._misses
+
     def may_hold(self, box: Box) -> bool:
         """``box`` was missed: True (and counted) while it has been missed under HOLD_FRAMES times."""
         n = self._misses.pop(box, 0)

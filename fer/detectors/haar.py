@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .base import Box, Detection, DetectorSettings, HeldBoxes, clipped, largest_first, overlap
+from .follow import FaceFollower
 
 #: The frontal cascade's native window: faces smaller than this in the scanned image can't be found.
 CASCADE_WINDOW = 24
@@ -106,6 +107,7 @@ class FaceDetector:
         self._view_of: dict[Box, View] = {}  # the view each recently returned box was found in
         self._turn = 0
         self._held = HeldBoxes()
+        self._follower = FaceFollower()
 
     def shrink_factor(self, min_size: int | None = None) -> float:
         """How much the frame is shrunk before scanning for faces of ``min_size`` (default: the
@@ -211,38 +213,56 @@ class FaceDetector:
 
     def detect_near(self, gray: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
         """Re-find known faces in small windows around where they just were: for the video frames
-        between full scans. Each search covers about a hundred pixels square at a handful of scales,
-        a small fraction of ``detect``'s cost; it looks first through the view the face was last
-        found in (its tilt, its profile side), then through the others until one finds it. Haar
-        misses a face in some frames: with ``hold`` such a face keeps its previous box
-        for up to HOLD_FRAMES frames in a row. The known position already rules out most
-        false faces, so fewer neighbours are required."""
+        between full scans. A face the cascade found in one of the last frames is first followed by
+        its template (``fer.detectors.follow``: a hundredth of a cascade search); the cascade
+        confirms it at least every few frames, and at once when the template matches poorly.
+        The cascade's search covers about a hundred pixels square at a handful of scales, a small
+        fraction of ``detect``'s cost; it looks first through the view the face was last found in
+        (its tilt, its profile side), then through its neighbours, and, on the first frame it
+        misses the face, through every frontal view over the neighbourhood. Haar misses a face in
+        some frames: with ``hold`` such a face keeps its previous box for up to HOLD_FRAMES frames
+        in a row. The known position already rules out most false faces, so fewer neighbours are
+        required."""
         gray = _gray(gray, "detect_near")
         h, w = gray.shape
         found: list[tuple[Box, View]] = []
         for b in previous:
-            side = max(b.w, b.h)
-            pad = int(side * NEAR_MARGIN)
-            x0, y0 = max(0, b.x - pad), max(0, b.y - pad)
-            x1, y1 = min(w, b.x + b.w + pad), min(h, b.y + b.h + pad)
-            if x1 - x0 < CASCADE_WINDOW or y1 - y0 < CASCADE_WINDOW:
-                continue
             first = self._view_of.get(b, UPRIGHT)
             hit = None
-            for view in self._near_views(first):
-                box = self._refind(gray[y0:y1, x0:x1], b, x0, y0, view, strict=view != first)
-                if box is not None:
-                    hit = (clipped(box, w, h) or b, view)
-                    break
-            if hit is None:  # the full scan's views over this neighbourhood alone
-                hit = self._search_region(gray, b, x0, y0, x1, y1)
-            if hit is not None:
-                self._held.found(b)
-            elif hold and self._held.may_hold(b):
-                hit = (b, first)
+            moved = self._follower.follow(gray, b)
+            if moved is not None:
+                hit = (clipped(moved, w, h) or b, first)
+            else:
+                hit = self._cascade_near(gray, b, first)
+                if hit is not None:
+                    self._held.found(b)
+                    self._follower.found(gray, hit[0])
+                elif hold and self._held.may_hold(b):
+                    hit = (b, first)
             if hit is not None and all(overlap(hit[0], other) < 0.5 for other, _ in found):  # two found one face
                 found.append(hit)
+        self._follower.next_frame()
         return self._remembered(found)
+
+    def _cascade_near(self, gray: np.ndarray, b: Box, first: View) -> tuple[Box, View] | None:
+        """The cascade's search for the followed face ``b`` (last found through ``first``) around
+        its box: its near views, then, if ``b`` was not already being held after a miss, the
+        region search (it finds the face again after a miss in about one case of six on the shared
+        clips, at the cost of ten near-searches, so it is tried once per miss, not every frame)."""
+        h, w = gray.shape
+        side = max(b.w, b.h)
+        pad = int(side * NEAR_MARGIN)
+        x0, y0 = max(0, b.x - pad), max(0, b.y - pad)
+        x1, y1 = min(w, b.x + b.w + pad), min(h, b.y + b.h + pad)
+        if x1 - x0 < CASCADE_WINDOW or y1 - y0 < CASCADE_WINDOW:
+            return None
+        for view in self._near_views(first):
+            box = self._refind(gray[y0:y1, x0:x1], b, x0, y0, view, strict=view != first)
+            if box is not None:
+                return clipped(box, w, h) or b, view
+        if self._held.holding(b):
+            return None
+        return self._search_region(gray, b, x0, y0, x1, y1)
 
     def _search_region(self, gray: np.ndarray, b: Box, x0: int, y0: int, x1: int, y1: int
                        ) -> tuple[Box, View] | None:
