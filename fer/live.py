@@ -26,9 +26,13 @@ log = logging.getLogger(__name__)
 PAUSE_LOG_S = 1.0
 #: Processed fps and latency are averaged over this many seconds of finished frames.
 STATS_WINDOW_S = 2.0
-#: A full-frame face scan at least this often; in between, only the neighbourhood of the faces
-#: already followed is searched (a fraction of the cost), so a new face shows up within this time.
-FULL_SCAN_EVERY_S = 0.25
+#: While faces are followed, a rescan of the whole frame (for Haar: one view of it, the upright view
+#: every second time) at most this often; in between, only the neighbourhood of the followed faces is
+#: searched. A new upright face next to followed ones shows up within twice this time. With no face
+#: followed every frame is rescanned, so a face entering an empty view shows up within two frames.
+#: Rescans were about 40 % of the live page's pipeline time on real footage at two views every
+#: 0.25 s (py-spy, bench/live_capacity.py); one view every 0.25 s halves that.
+RESCAN_EVERY_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,16 @@ class LiveUpdate:
 class LiveSession:
     """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
 
-    def __init__(self, half_life_s: float = 0.15, full_scan_every_s: float = FULL_SCAN_EVERY_S) -> None:
+    def __init__(self, half_life_s: float = 0.15, rescan_every_s: float = RESCAN_EVERY_S) -> None:
         self.half_life_s = half_life_s
-        self.full_scan_every_s = full_scan_every_s
+        self.rescan_every_s = rescan_every_s
         self.log = SessionLog()
         #: The finished sessions of this visit, oldest first, each still downloadable.
         self.earlier: list[SessionLog] = []
         self._updates: queue.Queue[LiveUpdate] = queue.Queue(maxsize=1)
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
-        self._last_full_scan = -1e9
+        self._last_rescan = -1e9
         self._new_stream = True
         self._t0 = 0.0
         self._processed = 0
@@ -87,8 +91,8 @@ class LiveSession:
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
         faces = pipeline.analyse(frame_bgr, near=near, rescan=rescan).faces
-        if near is None or (rescan and near):  # an empty room's in-between rescans don't count
-            self._last_full_scan = clock
+        if rescan and near:  # an empty room is rescanned every frame; only these count
+            self._last_rescan = clock
         faces = tracker.update(faces, clock)
         if draw:
             draw_faces(frame_bgr, faces)
@@ -115,18 +119,15 @@ class LiveSession:
         except queue.Empty:
             return None
 
-    def _where_to_look(self, tracker: FaceTracker, now: float) -> tuple[list[Box] | None, bool]:
-        """(None, False): no face followed and the periodic scan is due: scan the whole frame through
-        every view. ([], True): no face followed, between those: the detector's rescan (for Haar the
-        upright view and one extra view in turn, under a third of the full scan's cost), so an empty
-        room does not slow the stream. (boxes of the followed faces, False): search only near them.
-        (boxes, True): the periodic rescan is due, which catches faces entering the view; the
-        followed faces re-found near their boxes are left out of it."""
+    def _where_to_look(self, tracker: FaceTracker, now: float) -> tuple[list[Box], bool]:
+        """([], True): no face followed: the detector's rescan of the whole frame (for Haar one view,
+        the upright one every second frame), every frame. (boxes of the followed faces, False):
+        search only near them. (boxes, True): the periodic rescan is due, which catches faces
+        entering the view; the followed faces re-found near their boxes are left out of it."""
         boxes = tracker.current_boxes()
-        due = now - self._last_full_scan >= self.full_scan_every_s
         if not boxes:
-            return (None, False) if due else ([], True)
-        return boxes, due
+            return [], True
+        return boxes, now - self._last_rescan >= self.rescan_every_s
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False
@@ -138,7 +139,7 @@ class LiveSession:
         self._window.clear()
         self._last_done = None
         self._tracker = None
-        self._last_full_scan = -1e9
+        self._last_rescan = -1e9
 
     def _fps(self, now: float) -> float:
         if len(self._window) < 2:

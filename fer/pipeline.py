@@ -116,7 +116,7 @@ class FramePipeline:
         detector = self._thread_detector()
         seen = gray if detector.takes == "gray" else frame_bgr
         if near is not None and rescan:
-            kept = detector.detect_near(seen, near, hold=False) if near else []
+            kept = detector.detect_near(seen, near, hold=True) if near else []
             boxes = largest_first(kept + detector.rescan(seen, skip=kept))
         elif near:
             boxes = detector.detect_near(seen, near)

@@ -156,7 +156,7 @@ def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(hea
     6 %). A near-search that drifted to a box twice the face's size was the false boxes' cause."""
     from fer.live import LiveSession
     pipe = FramePipeline(classifier, make_detector())
-    session = LiveSession(full_scan_every_s=0.0)  # a rescan every frame: the same work whatever the load
+    session = LiveSession(rescan_every_s=0.0)  # a rescan every frame: the same work whatever the load
     boxes = []
     for frame in head_pose.frames:
         session.process(frame.copy(), pipe)

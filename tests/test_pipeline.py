@@ -191,7 +191,7 @@ def test_a_full_scan_leaves_out_the_faces_it_is_told_to_skip(clear_faces):
 
 def test_a_video_rescan_keeps_refound_faces_and_finds_new_ones(pipeline, clear_faces):
     """The live path's periodic scan: followed faces re-found near their boxes plus any new face
-    (one the upright view finds: each rescan runs it, the other views in turn)."""
+    (one the upright view finds: every second rescan runs it, one of the other views between)."""
     upright = FaceDetector(DetectorSettings(tilts=(), profiles=False))
     tried = 0
     for seed, (frame, truths) in enumerate(_happy_and_surprised_frames(clear_faces)):
@@ -202,8 +202,10 @@ def test_a_video_rescan_keeps_refound_faces_and_finds_new_ones(pipeline, clear_f
             continue  # ... and the upright view the new one
         tried += 1
         followed = [f.box for f in full if iou(f.box, truths[0]) >= 0.4]
-        rescan = pipeline.analyse(frame, near=followed, rescan=True).faces
-        assert len(rescan) == 2, (seed, rescan)
+        rescans = [pipeline.analyse(frame, near=followed, rescan=True).faces for _ in range(2)]
+        assert all(any(iou(f.box, truths[0]) >= 0.4 for f in r) for r in rescans), (seed, rescans)
+        rescan = next((r for r in rescans if len(r) == 2), None)
+        assert rescan is not None, (seed, rescans)
         assert all(max(iou(f.box, t) for f in rescan) >= 0.4 for t in truths), seed
         assert sorted(f.label for f in rescan) == sorted(f.label for f in full), seed
     assert tried >= 3, f"only {tried} frames with both faces found"

@@ -180,7 +180,7 @@ def test_live_session_scans_the_whole_frame_only_periodically_and_finds_new_face
     detect, rescan = pipeline.detector.detect, pipeline.detector.rescan
     pipeline.detector.detect = lambda gray, **kw: full_scans.append(1) or detect(gray, **kw)  # count, don't change
     pipeline.detector.rescan = lambda gray, **kw: full_scans.append(1) or rescan(gray, **kw)  # the periodic scans
-    session = LiveSession(full_scan_every_s=0.25)
+    session = LiveSession(rescan_every_s=0.25)
     t0 = time.monotonic()
     for _ in range(20):
         session.process(one.copy(), pipeline)
