@@ -84,7 +84,7 @@ except (ModelError, RuntimeError, ValueError) as e:
     st.stop()
 
 # Imported here, not at the top: pandas and Plotly are not needed to show START.
-from ui.live_panel import TIMELINE_SPAN_S, render_panel, render_summary  # noqa: E402
+from ui.live_panel import TIMELINE_REFRESH_S, TIMELINE_SPAN_S, render_panel, render_summary  # noqa: E402
 
 
 playing = ctx is not None and ctx.state.playing
@@ -101,7 +101,7 @@ if not playing:
         st.error(state.error)
 
 refresh = 0
-last_update, last_seen = None, time.monotonic()
+last_update, last_seen, last_timeline = None, time.monotonic(), -1e9
 while playing and ctx.state.playing:
     update = state.session.latest(timeout=REFRESH_S) or last_update
     now = time.monotonic()
@@ -119,8 +119,10 @@ while playing and ctx.state.playing:
     else:
         slots["status"].empty()
     if update is not None and update is not last_update:
-        render_panel(slots, update, state.session.log.since(update.time_s - TIMELINE_SPAN_S), refresh,
-                     classes=state.session.log.classes)
+        timeline = now - last_timeline >= TIMELINE_REFRESH_S
+        rows = state.session.log.since(update.time_s - TIMELINE_SPAN_S) if timeline else None
+        render_panel(slots, update, rows, refresh, classes=state.session.log.classes)
+        last_timeline = now if timeline else last_timeline
         refresh += 1
     last_update = update
     time.sleep(max(0.0, REFRESH_S - (time.monotonic() - now)))

@@ -17,8 +17,13 @@ from fer.session_summary import SessionSummary
 
 #: The timeline shows this many seconds of history.
 TIMELINE_SPAN_S = 60.0
-#: ...with at most this many points per face per second (the browser redraws twice a second).
+#: ...with at most this many points per face per second...
 TIMELINE_POINTS_PER_S = 4
+#: ...redrawn this often (the figures and the faces' table beside it every refresh, 0.4 s). Each
+#: redraw is a new Plotly chart in the browser: at every refresh it took half a core of the viewer's
+#: browser (1.08 against 0.54 cores for the whole Chromium with no redraw; bench/live_capacity.py),
+#: which on this 2-core machine cost the stream 3-5 processed fps.
+TIMELINE_REFRESH_S = 2.0
 #: The per-face table must fit this width: the panel of a 1400 px window with the sidebar open
 #: (measured: 358 px inside the table's frame, tests/browser/test_live_panel_browser.py).
 TABLE_WIDTH_PX = 350
@@ -131,12 +136,14 @@ def _thin(rows: list[LogRow], per_s: int) -> list[LogRow]:
     return list(out.values())
 
 
-def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: int,
+def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow] | None, refresh: int,
                  classes: tuple[str, ...] | list[str] = CLASSES) -> None:
     """Draw one refresh of the panel into the page's placeholders (``slots``: metrics, faces, timeline).
 
-    ``refresh`` numbers the redraws of one script run: Plotly charts need a fresh key each time
-    they are redrawn in the same run. ``classes``: the session log's classes (the timeline's rows).
+    ``rows``: the timeline's log rows, or None to leave the timeline as it is (it is redrawn every
+    TIMELINE_REFRESH_S, the rest every refresh). ``refresh`` numbers the redraws of one script run:
+    Plotly charts need a fresh key each time they are redrawn in the same run. ``classes``: the
+    session log's classes (the timeline's rows).
     """
     with slots["metrics"].container():
         a, b = st.columns(2)
@@ -155,6 +162,8 @@ def render_panel(slots: dict, update: LiveUpdate, rows: list[LogRow], refresh: i
             st.dataframe(table, column_config=config)
         else:
             st.info("No face in view.")
+    if rows is None:
+        return
     slots["timeline"].plotly_chart(timeline_figure(rows, update.time_s, classes=classes),
                                    key=f"live-timeline-{refresh}",
                                    config={"displayModeBar": False})
