@@ -33,6 +33,12 @@ STATS_WINDOW_S = 2.0
 #: Rescans were about 40 % of the live page's pipeline time on real footage at two views every
 #: 0.25 s (py-spy, bench/live_capacity.py); one view every 0.25 s halves that.
 RESCAN_EVERY_S = 0.25
+#: The live page classifies a followed face at most this often (every second frame at 30 fps, every
+#: frame at 20 fps and below); on the frames between, the face's box is found as always and its
+#: label and probabilities are its track's, as smoothed at the last reading. The classifier is
+#: 1.7-3.3 ms a face on this machine's cores (one or two threads), a third of a real-footage
+#: frame's pipeline with two or three faces; the smoothing's half-life (0.15 s) spans four readings.
+LIVE_READ_EVERY_S = 0.045
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,13 @@ class LiveUpdate:
 class LiveSession:
     """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
 
-    def __init__(self, half_life_s: float = 0.15, rescan_every_s: float = RESCAN_EVERY_S) -> None:
+    def __init__(self, half_life_s: float = 0.15, rescan_every_s: float = RESCAN_EVERY_S,
+                 read_every_s: float = 0.0) -> None:
+        """``read_every_s``: classify a followed face at most this often (0: in every frame, as
+        ``fer video`` does; the live page passes LIVE_READ_EVERY_S)."""
         self.half_life_s = half_life_s
         self.rescan_every_s = rescan_every_s
+        self.read_every_s = read_every_s
         self.log = SessionLog()
         #: The finished sessions of this visit, oldest first, each still downloadable.
         self.earlier: list[SessionLog] = []
@@ -90,10 +100,16 @@ class LiveSession:
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
-        faces = pipeline.analyse(frame_bgr, near=near, rescan=rescan).faces
+        found = pipeline.locate(frame_bgr, near=near, rescan=rescan)
         if rescan and near:  # an empty room is rescanned every frame; only these count
             self._last_rescan = clock
-        faces = tracker.update(faces, clock)
+        if self.read_every_s > 0:
+            due = tracker.due(found.boxes, clock, self.read_every_s)
+            read = iter(pipeline.read(found.gray, [b for b, d in zip(found.boxes, due) if d]))
+            faces = [next(read) if d else Face(b, "", 0.0, {}) for b, d in zip(found.boxes, due)]
+            faces = tracker.update(faces, clock, read=due)
+        else:
+            faces = tracker.update(pipeline.read(found.gray, found.boxes), clock)
         if draw:
             draw_faces(frame_bgr, faces)
         done = time.monotonic()

@@ -33,6 +33,14 @@ class Face:
         return d
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where a frame's faces are (``FramePipeline.locate``): its gray copy, the boxes, and the time it took."""
+    gray: np.ndarray
+    boxes: list[Box]
+    detect_ms: float
+
+
 @dataclass
 class FrameResult:
     """The faces of one frame and how long each step took (milliseconds)."""
@@ -111,23 +119,36 @@ class FramePipeline:
         periodic full scan), the faces re-found near their boxes are left out of the detector's
         ``rescan``, which then only looks for new faces and for the followed ones not re-found;
         ``near=[]`` with ``rescan``: a video with no face followed, scanned by ``rescan`` alone."""
+        found = self.locate(frame_bgr, near, rescan)
+        t1 = time.perf_counter()
+        faces = self.read(found.gray, found.boxes)
+        classify_ms = (time.perf_counter() - t1) * 1e3
+        return FrameResult(faces, {"detect": found.detect_ms, "classify": classify_ms,
+                                   "total": found.detect_ms + classify_ms})
+
+    def locate(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False) -> "Located":
+        """``analyse``'s first half: where the faces are (see ``analyse`` for ``near`` and ``rescan``),
+        and the gray frame ``read`` classifies them in."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
         seen = gray if detector.takes == "gray" else frame_bgr
         if near is not None and rescan:
-            kept = detector.detect_near(seen, near, hold=True) if near else []
+            kept = detector.detect_near(seen, near) if near else []
             boxes = largest_first(kept + detector.rescan(seen, skip=kept))
         elif near:
             boxes = detector.detect_near(seen, near)
         else:
             boxes = detector.detect(seen)
-        t1 = time.perf_counter()
+        return Located(gray, boxes, (time.perf_counter() - t0) * 1e3)
+
+    def read(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
+        """``analyse``'s second half: the faces at ``boxes`` of ``gray``, classified in one batch."""
+        if not boxes:
+            return []
         crops = crop_faces(gray, boxes, self.classifier.input_size)
         probs = self.view.fold(self.classifier.predict(crops, flip=self.flip))
-        t2 = time.perf_counter()
-        faces = faces_from_probabilities(boxes, probs, self.classes)
-        return FrameResult(faces, {"detect": (t1 - t0) * 1e3, "classify": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3})
+        return faces_from_probabilities(boxes, probs, self.classes)
 
     def analyse_whole(self, image_bgr: np.ndarray) -> FrameResult:
         """Treat the whole image as one face crop (for data that is already cropped)."""

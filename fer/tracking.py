@@ -48,6 +48,7 @@ class _Track:
     box: Box
     probs: np.ndarray
     last_seen: float
+    read_at: float  # when the classifier last read this face (``last_seen`` may be later: box only)
     missed: int = 0
 
 
@@ -67,28 +68,44 @@ class FaceTracker:
     _tracks: list[_Track] = field(default_factory=list)
     _next_id: int = 1
 
-    def update(self, faces: list[Face], now: float) -> list[Face]:
+    def update(self, faces: list[Face], now: float, read: list[bool] | None = None) -> list[Face]:
         """Faces of the frame taken at ``now`` (seconds, monotonic) -> the same faces with ``track_id``
-        set and, when smoothing is on, probabilities/label/score replaced by the track's smoothed ones."""
-        self._tracks = [t for t in self._tracks if t.missed < self.max_missed or now - t.last_seen <= self.max_age_s]
+        set and, when smoothing is on, probabilities/label/score replaced by the track's smoothed ones.
+        ``read``: per face, whether its probabilities are a new reading; a face marked False (its
+        box found, not classified: see ``due``) takes its track's probabilities as they are."""
+        self._expire(now)
         pairs = self._match([f.box for f in faces])
         for t in self._tracks:
             t.missed += 1
         out = []
         for i, face in enumerate(faces):
-            raw = np.array([face.probabilities[c] for c in self.classes], np.float64)
+            fresh = read is None or read[i]
             t = pairs.get(i)
             if t is None:
-                t = _Track(self._next_id, face.box, raw, now)
+                if not fresh:
+                    raise ValueError(f"face {i} was not read, but it matches no track (ask due() first)")
+                raw = np.array([face.probabilities[c] for c in self.classes], np.float64)
+                t = _Track(self._next_id, face.box, raw, now, now)
                 self._next_id += 1
                 self._tracks.append(t)
             else:
-                w = ema_weight(now - t.last_seen, self.half_life_s)
-                t.probs = w * raw + (1 - w) * t.probs
+                if fresh:
+                    raw = np.array([face.probabilities[c] for c in self.classes], np.float64)
+                    w = ema_weight(now - t.read_at, self.half_life_s)
+                    t.probs = w * raw + (1 - w) * t.probs
+                    t.read_at = now
                 t.box, t.last_seen = face.box, now
             t.missed = 0
-            out.append(self._face_from_track(face, t))
+            out.append(self._face_from_track(face, t, raw=fresh))
         return out
+
+    def due(self, boxes: list[Box], now: float, every_s: float) -> list[bool]:
+        """For each box of the frame taken at ``now``: True when its face must be classified (a new
+        face, or one last read ``every_s`` or more ago), False when its track's probabilities may
+        stand for this frame. ``update`` with the same boxes and time matches them the same way."""
+        self._expire(now)
+        pairs = self._match(boxes)
+        return [i not in pairs or now - pairs[i].read_at >= every_s for i in range(len(boxes))]
 
     def reset(self) -> None:
         """Forget every track (a new stream starts; ids start at 1 again)."""
@@ -102,6 +119,10 @@ class FaceTracker:
     def current_boxes(self) -> list[Box]:
         """Boxes of the faces matched in the latest update (where to look in the next frame)."""
         return [t.box for t in self._tracks if t.missed == 0]
+
+    def _expire(self, now: float) -> None:
+        """Forget the tracks unseen for longer than max_age_s and max_missed frames."""
+        self._tracks = [t for t in self._tracks if t.missed < self.max_missed or now - t.last_seen <= self.max_age_s]
 
     def _match(self, boxes: list[Box]) -> dict[int, _Track]:
         """Greedy matching, best IoU first, then centre distance for what is left.
@@ -129,8 +150,8 @@ class FaceTracker:
                 free.discard(ti)
         return pairs
 
-    def _face_from_track(self, face: Face, t: _Track) -> Face:
-        if self.half_life_s <= 0:
+    def _face_from_track(self, face: Face, t: _Track, raw: bool = True) -> Face:
+        if self.half_life_s <= 0 and raw:
             return replace(face, track_id=t.track_id)
         p = t.probs / max(float(t.probs.sum()), 1e-12)
         k = int(np.argmax(p))

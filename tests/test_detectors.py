@@ -22,30 +22,10 @@ from fer.still import analyse_still
 from fer_samples import stratified_sample
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
-from clips import load_clip, score, videos_dir  # noqa: E402
+from clips import score, videos_dir  # noqa: E402
+from conftest import HEAD_POSE, WALKING, real_clip  # noqa: E402
 
-HEAD_POSE = "head-pose-face-detection-female-and-male.mp4"
-WALKING = "face-demographics-walking-and-pause.mp4"
 UPRIGHT_ONLY = DetectorSettings(tilts=(), profiles=False, border=0.0)  # the scan as it was
-
-
-def _clip(name: str, width: int = 640):
-    path = videos_dir() / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (set FER_DATA_DIR)")
-    return load_clip(path, width)
-
-
-@pytest.fixture(scope="module")
-def walking():
-    """Three people facing the camera, 41 frames at 640x360, with their hand-checked boxes."""
-    return _clip(WALKING)
-
-
-@pytest.fixture(scope="module")
-def head_pose():
-    """Two people tilting and turning their heads, 56 frames at 640x360."""
-    return _clip(HEAD_POSE)
 
 
 def _turned(frame: np.ndarray, face: Box, angle: float) -> tuple[np.ndarray, Box]:
@@ -179,7 +159,7 @@ def test_page_and_cli_agree_on_a_large_photo_and_find_its_large_faces(walking, c
     ours = page.to_dict()
     assert [f["box"] for f in ours["faces"]] == [f["box"] for f in entry["faces"]]
     assert [f["label"] for f in ours["faces"]] == [f["label"] for f in entry["faces"]]
-    truth = [Box(*(v * 10 for v in b)) for b in _clip(WALKING, 0).truth[20]]
+    truth = [Box(*(v * 10 for v in b)) for b in real_clip(WALKING, 0).truth[20]]
     found = score([[Box(*f["box"]) for f in entry["faces"]]], [truth])
     # Plain detectMultiScale(1.1, 3) on the shrunk copy finds all 3 here; the product's scan 2 (README).
     assert found.found >= 2 and found.false == 0, found

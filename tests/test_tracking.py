@@ -218,3 +218,68 @@ def test_live_session_logs_a_pause_between_processed_frames(classifier, caplog, 
     with caplog.at_level("WARNING", logger="fer.live"):
         session.process(frame.copy(), pipeline)  # a new stream: its first frame is no pause
     assert not caplog.records
+
+
+def test_a_followed_face_is_read_again_only_after_the_reading_interval():
+    """``due`` says which boxes need the classifier: a new face always, a followed one once its
+    last reading is ``every_s`` old. An unread face moves with its box and keeps its track's
+    probabilities, and the next reading is smoothed over the time since the last one."""
+    tr = FaceTracker(list(CLASSES))
+    assert tr.due([Box(100, 100, 100, 100)], 0.0, 0.045) == [True]
+    tr.update([face(100, 100, label="happy")], 0.0)
+    assert tr.due([Box(102, 100, 100, 100), Box(400, 100, 100, 100)], 1 / FPS, 0.045) == [False, True]
+    unread = Face(Box(102, 100, 100, 100), "", 0.0, {})
+    out = tr.update([unread, face(400, 100, label="sad")], 1 / FPS, read=[False, True])
+    assert [f.track_id for f in out] == [1, 2]
+    assert out[0].box == Box(102, 100, 100, 100) and out[0].label == "happy"
+    assert out[0].probabilities["happy"] == pytest.approx(0.9)
+    assert tr.due([Box(104, 100, 100, 100), Box(400, 100, 100, 100)], 2 / FPS, 0.045) == [True, False]
+    with pytest.raises(ValueError, match="matches no track"):
+        tr.update([Face(Box(0, 300, 50, 50), "", 0.0, {})], 2 / FPS, read=[False])
+
+
+def test_reading_every_second_frame_still_follows_a_real_change_within_a_fifth_of_a_second():
+    """The live page reads a followed face every second frame at 30 fps: the label a user sees
+    still flips within 0.2 s of a real change of expression."""
+    from fer.live import LIVE_READ_EVERY_S
+    tr = FaceTracker(list(CLASSES))
+
+    def step(i: int, label: str) -> Face:
+        t = i / FPS
+        due = tr.due([Box(100, 100, 100, 100)], t, LIVE_READ_EVERY_S)
+        f = face(100, 100, label=label) if due[0] else Face(Box(100, 100, 100, 100), "", 0.0, {})
+        return tr.update([f], t, read=due)[0]
+    reads = 0
+    for i in range(30):
+        reads += tr.due([Box(100, 100, 100, 100)], i / FPS, LIVE_READ_EVERY_S)[0]
+        step(i, "happy")
+    assert reads == 15
+    flipped_after = next((k / FPS for k in range(1, 31) if step(29 + k, "surprise").label == "surprise"), None)
+    assert flipped_after is not None and flipped_after <= 0.2, flipped_after
+
+
+def test_the_live_page_session_classifies_each_followed_face_about_every_second_frame(walking, classifier):
+    """On a real clip paced at 30 fps, a session with the live page's reading interval labels every
+    face it boxes in every frame, with about half the classifier's work of reading every frame."""
+    from fer.detectors import make_detector
+    from fer.live import LIVE_READ_EVERY_S, LiveSession
+    from fer.pipeline import FramePipeline
+
+    def run(every_s: float) -> tuple[int, int, list[int]]:
+        pipe = FramePipeline(classifier, make_detector())
+        read = pipe.read
+        crops = []
+        pipe.read = lambda gray, boxes: crops.append(len(boxes)) or read(gray, boxes)  # count, don't change
+        session = LiveSession(read_every_s=every_s)
+        boxed = []
+        for i, frame in enumerate(walking.frames):
+            session.process(frame.copy(), pipe, at=i / FPS)
+            faces = session.latest().faces
+            assert all(f.label in CLASSES and sum(f.probabilities.values()) == pytest.approx(1.0) for f in faces)
+            boxed.append(len(faces))
+        return sum(crops), sum(boxed), boxed
+    every_read, every_boxed, _ = run(0.0)
+    some_read, some_boxed, boxed = run(LIVE_READ_EVERY_S)
+    assert every_read == every_boxed  # reading every frame: one crop per boxed face
+    assert some_boxed >= 0.9 * every_boxed
+    assert 0.4 * some_boxed <= some_read <= 0.65 * some_boxed, (some_read, some_boxed)

@@ -16,7 +16,7 @@ import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 
-from fer.live import LiveSession
+from fer.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
 from . import rtc
@@ -33,7 +33,7 @@ _STATE_KEY = "_fer_live_state"
 class LiveState:
     """What one browser session keeps between script runs. ``pipeline`` and ``error`` are written by
     the script thread / video thread and read by the other; plain attribute swaps are atomic."""
-    session: LiveSession = field(default_factory=LiveSession)
+    session: LiveSession = field(default_factory=lambda: LiveSession(read_every_s=LIVE_READ_EVERY_S))
     pipeline: FramePipeline | None = None
     error: str | None = None
     upload_id: str | None = None
