@@ -107,6 +107,7 @@ class BlazeFaceDetector:
         self._interpreter = Interpreter(model_path=str(model_path(model)), num_threads=num_threads)
         self._interpreter.allocate_tensors()
         self._held = HeldBoxes()
+        self._last_pass: tuple[np.ndarray | None, list[Box]] = (None, [])  # (frame, its boxes) of detect_near
         self._input = self._interpreter.get_input_details()[0]["index"]
         # Two outputs: box regressors (1, anchors, 16) and face logits (1, anchors, 1).
         out = sorted(self._interpreter.get_output_details(), key=lambda d: -d["shape"][-1])
@@ -152,13 +153,19 @@ class BlazeFaceDetector:
                               if all(overlap(d.box, k) < 0.5 for k in skip)])
 
     def rescan(self, frame: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
-        """The video's periodic scan: a whole pass is already cheap."""
-        return self.detect(frame, skip)
+        """The video's periodic scan: a whole pass is already cheap, and when ``detect_near`` just
+        made one on this very frame (the pipeline calls both on a rescan frame), its boxes are reused."""
+        last_frame, found = self._last_pass
+        if last_frame is not frame:
+            found = self.detect(frame)
+        self._last_pass = (None, [])
+        return largest_first([b for b in found if all(overlap(b, k) < 0.5 for k in skip)])
 
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
         """The previous faces re-found: a full pass (a millisecond or two, no cheaper search exists for
         a network this small), each old box matched to the nearest new one."""
         found = self.detect(frame)
+        self._last_pass = (frame, found)  # for a rescan of the same frame
         out: list[Box] = []
         for b in previous:
             side = max(b.w, b.h)
