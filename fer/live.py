@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .background_rescan import BackgroundRescan
 from .detection import Box
-from .pipeline import Face, FramePipeline, draw_faces
+from .detectors.base import largest_first, overlap
+from .pipeline import Face, FramePipeline, Located, draw_faces, to_gray
 from .session_log import SessionLog
 from .tracking import FaceTracker
 
@@ -56,12 +58,15 @@ class LiveSession:
     """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
 
     def __init__(self, half_life_s: float = 0.15, rescan_every_s: float = RESCAN_EVERY_S,
-                 read_every_s: float = 0.0) -> None:
+                 read_every_s: float = 0.0, background_rescans: bool = False) -> None:
         """``read_every_s``: classify a followed face at most this often (0: in every frame, as
-        ``fer video`` does; the live page passes LIVE_READ_EVERY_S)."""
+        ``fer video`` does; the live page passes LIVE_READ_EVERY_S). ``background_rescans``: run
+        the rescans of wall-clocked frames beside the stream (``fer.background_rescan``; the live
+        page does), not inside the frame that is due."""
         self.half_life_s = half_life_s
         self.rescan_every_s = rescan_every_s
         self.read_every_s = read_every_s
+        self._background = BackgroundRescan() if background_rescans else None
         self.log = SessionLog()
         #: The finished sessions of this visit, oldest first, each still downloadable.
         self.earlier: list[SessionLog] = []
@@ -100,9 +105,12 @@ class LiveSession:
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
-        found = pipeline.locate(frame_bgr, near=near, rescan=rescan)
-        if rescan and near:  # an empty room is rescanned every frame; only these count
-            self._last_rescan = clock
+        if self._background is not None and at is None:
+            found = self._locate_with_background_rescans(frame_bgr, pipeline, near, rescan, clock)
+        else:
+            found = pipeline.locate(frame_bgr, near=near, rescan=rescan)
+            if rescan and near:  # an empty room is rescanned every frame; only these count
+                self._last_rescan = clock
         if self.read_every_s > 0:
             due = tracker.due(found.boxes, clock, self.read_every_s)
             read = iter(pipeline.read(found.gray, [b for b, d in zip(found.boxes, due) if d]))
@@ -145,8 +153,28 @@ class LiveSession:
             return [], True
         return boxes, now - self._last_rescan >= self.rescan_every_s
 
+    def _locate_with_background_rescans(self, frame_bgr: np.ndarray, pipeline: FramePipeline, near: list[Box],
+                                        rescan: bool, now: float) -> Located:
+        """This frame's faces: the followed ones searched for near their boxes, plus the new ones a
+        background rescan finished finding since the last frame (as found, a frame or two ago; the
+        next frame searches near them like any followed face). A due rescan is handed to the
+        background (one at a time)."""
+        new = self._background.take()
+        if rescan and not self._background.busy():
+            self._background.submit(pipeline, frame_bgr, near)
+            if near:
+                self._last_rescan = now
+        found = pipeline.locate(frame_bgr, near=near) if near else Located(to_gray(frame_bgr), [], 0.0)
+        boxes = list(found.boxes)
+        for b in new:
+            if all(overlap(b, k) < 0.5 for k in boxes):
+                boxes.append(b)
+        return Located(found.gray, largest_first(boxes), found.detect_ms)
+
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False
+        if self._background is not None:
+            self._background.reset()
         if len(self.log):  # an empty one is just dropped (a page may still hold it; nothing to lose)
             self.earlier.append(self.log)
         self.log = SessionLog(classes)

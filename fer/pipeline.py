@@ -142,6 +142,13 @@ class FramePipeline:
             boxes = detector.detect(seen)
         return Located(gray, boxes, (time.perf_counter() - t0) * 1e3)
 
+    def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None) -> list[Box]:
+        """The detector's rescan of a whole frame for faces other than ``skip``, in the calling
+        thread's own detector; ``turn`` picks the view (see ``FaceFinder.rescan``)."""
+        detector = self._thread_detector()
+        seen = to_gray(frame_bgr) if detector.takes == "gray" else frame_bgr
+        return detector.rescan(seen, skip=skip, turn=turn)
+
     def read(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
         """``analyse``'s second half: the faces at ``boxes`` of ``gray``, classified in one batch."""
         if not boxes:

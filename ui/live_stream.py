@@ -33,7 +33,8 @@ _STATE_KEY = "_fer_live_state"
 class LiveState:
     """What one browser session keeps between script runs. ``pipeline`` and ``error`` are written by
     the script thread / video thread and read by the other; plain attribute swaps are atomic."""
-    session: LiveSession = field(default_factory=lambda: LiveSession(read_every_s=LIVE_READ_EVERY_S))
+    session: LiveSession = field(default_factory=lambda: LiveSession(read_every_s=LIVE_READ_EVERY_S,
+                                                                     background_rescans=True))
     pipeline: FramePipeline | None = None
     error: str | None = None
     upload_id: str | None = None

@@ -137,15 +137,17 @@ class FaceDetector:
         """``detect`` as ``Detection`` s; Haar has no calibrated score, so each score is None."""
         return [Detection(b) for b in self.detect(gray)]
 
-    def rescan(self, gray: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
+    def rescan(self, gray: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None) -> list[Box]:
         """A video's periodic scan of the whole frame through one view: the upright view every
         second call, one of the extra views in turn between, so a new upright face shows up within
         two rescans and a tilted or turned one within a dozen, each rescan costing a seventh of
-        ``detect``. One view a call, not two, keeps every frame's cost under one view's scan."""
+        ``detect``. One view a call, not two, keeps every frame's cost under one view's scan.
+        ``turn``: the call's number in its stream's own count (default: this detector's count)."""
+        if turn is None:
+            turn, self._turn = self._turn, self._turn + 1
         view = UPRIGHT
-        if len(self.views) > 1 and self._turn % 2:
-            view = self.views[1 + (self._turn // 2) % (len(self.views) - 1)]
-        self._turn += 1
+        if len(self.views) > 1 and turn % 2:
+            view = self.views[1 + (turn // 2) % (len(self.views) - 1)]
         return self._remembered(self._detect(_gray(gray, "rescan"), skip, [view]))
 
     def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View],
