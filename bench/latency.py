@@ -63,7 +63,11 @@ class LegacyDetector:
         import legacy_detection
         self._d = legacy_detection.FaceDetector()
         self.settings = self._d.settings
-        self.detect, self.detect_near, self.rescan = self._d.detect, self._d.detect_near, self._d.detect
+        self.detect, self.detect_near = self._d.detect, self._d.detect_near
+
+    def rescan(self, gray: np.ndarray, skip=(), turn: int | None = None) -> list:
+        """The old code's rescan was a full scan (it had one view: nothing to take turns over)."""
+        return self._d.detect(gray, skip=skip)
 
 
 def build_detector(name: str):

@@ -40,35 +40,35 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 
 class BackgroundRescan:
-    """One stream's rescan in flight (at most one) and its own turn through the detector's views,
-    so streams sharing the pool's detectors each still see every view in turn."""
+    """One stream's rescan in flight (at most one)."""
 
     def __init__(self) -> None:
         self._future: Future | None = None
-        self._turn = 0
 
     def busy(self) -> bool:
         """A rescan is still running."""
         return self._future is not None and not self._future.done()
 
-    def submit(self, pipeline, frame_bgr: np.ndarray, skip: list[Box]) -> None:
-        """Rescan a copy of ``frame_bgr`` for faces other than ``skip`` (the followed ones)."""
+    def submit(self, pipeline, frame_bgr: np.ndarray, skip: list[Box], turn: int) -> None:
+        """Rescan a copy of ``frame_bgr`` for faces other than ``skip`` (the followed ones); ``turn``:
+        the stream's own rescan count (streams share the pool's detectors, so the detector's own
+        count would give each stream an arbitrary subset of the views)."""
         frame = frame_bgr.copy()  # the caller draws on its frame next
-        self._future = _shared_pool().submit(pipeline.rescan, frame, skip, self._turn)
-        self._turn += 1
+        self._future = _shared_pool().submit(pipeline.rescan, frame, skip, turn)
 
-    def take(self) -> list[Box]:
-        """The boxes of the rescan that finished since the last call ([] if none did, or it failed)."""
+    def take(self) -> tuple[list[Box], list]:
+        """The boxes of the rescan that finished since the last call, and the detector's hints about
+        them (``FramePipeline.rescan``); nothing if none finished, or it failed."""
         if self._future is None or not self._future.done():
-            return []
+            return [], []
         future, self._future = self._future, None
         try:
-            return list(future.result())
+            boxes, hints = future.result()
+            return list(boxes), list(hints)
         except Exception:  # a failed rescan must not stop the stream; the next one may do better
             log.exception("background rescan failed")
-            return []
+            return [], []
 
     def reset(self) -> None:
-        """A new stream: a rescan of the old one's frames is dropped, and the views start again."""
+        """A new stream: a rescan of the old one's frames is dropped."""
         self._future = None
-        self._turn = 0

@@ -30,11 +30,12 @@ PAUSE_LOG_S = 1.0
 STATS_WINDOW_S = 2.0
 #: While faces are followed, a rescan of the whole frame (for Haar: one view of it, the upright view
 #: every second time) at most this often; in between, only the neighbourhood of the followed faces is
-#: searched. A new upright face next to followed ones shows up within twice this time. With no face
-#: followed every frame is rescanned, so a face entering an empty view shows up within two frames.
-#: Rescans were about 40 % of the live page's pipeline time on real footage at two views every
-#: 0.25 s (py-spy, bench/live_capacity.py); one view every 0.25 s halves that.
-RESCAN_EVERY_S = 0.25
+#: searched. A new upright face next to followed ones shows up within twice this time, and a face
+#: the near-search lost is looked for again through every view within 1.5 s. With no face followed
+#: every frame is rescanned. One view every 0.25 s cost 2.7 ms less server CPU a live frame
+#: (bench/live_capacity.py) but found 67 % instead of 91 % of the head-pose clip's faces at 30 fps
+#: (each clip frame shown 2-3 times, as the browser tests' camera shows it).
+RESCAN_EVERY_S = 0.125
 #: The live page classifies a followed face at most this often (every second frame at 30 fps, every
 #: frame at 20 fps and below); on the frames between, the face's box is found as always and its
 #: label and probabilities are its track's, as smoothed at the last reading. The classifier is
@@ -74,6 +75,7 @@ class LiveSession:
         self._lock = threading.Lock()
         self._tracker: FaceTracker | None = None
         self._last_rescan = -1e9
+        self._turn = 0  # this stream's rescans so far: which view the next one looks through
         self._new_stream = True
         self._t0 = 0.0
         self._processed = 0
@@ -105,10 +107,11 @@ class LiveSession:
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
-        if self._background is not None and at is None:
+        if near is not None and self._background is not None and at is None:
             found = self._locate_with_background_rescans(frame_bgr, pipeline, near, rescan, clock)
         else:
-            found = pipeline.locate(frame_bgr, near=near, rescan=rescan)
+            found = pipeline.locate(frame_bgr, near=near, rescan=rescan, turn=self._turn)
+            self._turn += bool(rescan)
             if rescan and near:  # an empty room is rescanned every frame; only these count
                 self._last_rescan = clock
         if self.read_every_s > 0:
@@ -143,14 +146,17 @@ class LiveSession:
         except queue.Empty:
             return None
 
-    def _where_to_look(self, tracker: FaceTracker, now: float) -> tuple[list[Box], bool]:
-        """([], True): no face followed: the detector's rescan of the whole frame (for Haar one view,
+    def _where_to_look(self, tracker: FaceTracker, now: float) -> tuple[list[Box] | None, bool]:
+        """(None, False): a stream's first frame: scan the whole frame through every view, so the
+        faces already in view when it starts are all found at once (with one view a frame, a face
+        only an extra view sees could wait a dozen frames, or seconds once others are followed).
+        ([], True): no face followed: the detector's rescan of the whole frame (for Haar one view,
         the upright one every second frame), every frame. (boxes of the followed faces, False):
         search only near them. (boxes, True): the periodic rescan is due, which catches faces
         entering the view; the followed faces re-found near their boxes are left out of it."""
         boxes = tracker.current_boxes()
         if not boxes:
-            return [], True
+            return (None, False) if self._processed == 0 else ([], True)
         return boxes, now - self._last_rescan >= self.rescan_every_s
 
     def _locate_with_background_rescans(self, frame_bgr: np.ndarray, pipeline: FramePipeline, near: list[Box],
@@ -159,9 +165,12 @@ class LiveSession:
         background rescan finished finding since the last frame (as found, a frame or two ago; the
         next frame searches near them like any followed face). A due rescan is handed to the
         background (one at a time)."""
-        new = self._background.take()
+        new, hints = self._background.take()
+        if new:
+            pipeline.adopt(new, hints)
         if rescan and not self._background.busy():
-            self._background.submit(pipeline, frame_bgr, near)
+            self._background.submit(pipeline, frame_bgr, near, self._turn)
+            self._turn += 1
             if near:
                 self._last_rescan = now
         found = pipeline.locate(frame_bgr, near=near) if near else Located(to_gray(frame_bgr), [], 0.0)
@@ -184,6 +193,7 @@ class LiveSession:
         self._last_done = None
         self._tracker = None
         self._last_rescan = -1e9
+        self._turn = 0
 
     def _fps(self, now: float) -> float:
         if len(self._window) < 2:

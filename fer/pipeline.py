@@ -126,28 +126,36 @@ class FramePipeline:
         return FrameResult(faces, {"detect": found.detect_ms, "classify": classify_ms,
                                    "total": found.detect_ms + classify_ms})
 
-    def locate(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False) -> "Located":
+    def locate(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False,
+               turn: int | None = None) -> "Located":
         """``analyse``'s first half: where the faces are (see ``analyse`` for ``near`` and ``rescan``),
-        and the gray frame ``read`` classifies them in."""
+        and the gray frame ``read`` classifies them in. ``turn``: the rescan's number in its
+        stream (``FaceFinder.rescan``)."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
         seen = gray if detector.takes == "gray" else frame_bgr
         if near is not None and rescan:
             kept = detector.detect_near(seen, near) if near else []
-            boxes = largest_first(kept + detector.rescan(seen, skip=kept))
+            boxes = largest_first(kept + detector.rescan(seen, skip=kept, turn=turn))
         elif near:
             boxes = detector.detect_near(seen, near)
         else:
             boxes = detector.detect(seen)
         return Located(gray, boxes, (time.perf_counter() - t0) * 1e3)
 
-    def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None) -> list[Box]:
+    def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None) -> tuple[list[Box], list]:
         """The detector's rescan of a whole frame for faces other than ``skip``, in the calling
-        thread's own detector; ``turn`` picks the view (see ``FaceFinder.rescan``)."""
+        thread's own detector; ``turn`` picks the view (see ``FaceFinder.rescan``). Returns the boxes
+        and the detector's hints about them, for ``adopt`` in the thread that follows the faces."""
         detector = self._thread_detector()
         seen = to_gray(frame_bgr) if detector.takes == "gray" else frame_bgr
-        return detector.rescan(seen, skip=skip, turn=turn)
+        boxes = detector.rescan(seen, skip=skip, turn=turn)
+        return boxes, detector.hints(boxes)
+
+    def adopt(self, boxes: list[Box], hints: list) -> None:
+        """Boxes found by ``rescan`` on another thread: this thread's detector takes them and their hints."""
+        self._thread_detector().adopt(boxes, hints)
 
     def read(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
         """``analyse``'s second half: the faces at ``boxes`` of ``gray``, classified in one batch."""

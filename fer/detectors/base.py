@@ -87,6 +87,16 @@ class FaceFinder(Protocol):
         a face not re-found keeps its old box for up to HOLD_FRAMES frames in a row (``HeldBoxes``)."""
         ...
 
+    def hints(self, boxes: list[Box]) -> list[object]:
+        """What this detector knows about how it found each of its recent ``boxes`` (Haar: the view),
+        for another copy of the detector to ``adopt`` (a rescan run on another thread)."""
+        ...
+
+    def adopt(self, boxes: list[Box], hints: list[object]) -> None:
+        """Take ``boxes`` found by another copy of this detector, with that copy's ``hints``, so that
+        ``detect_near`` searches for them as that copy would have."""
+        ...
+
 
 #: A followed face that ``detect_near`` misses keeps its last box for at most this many frames in a
 #: row (Haar misses a face in some frames; BlazeFace, seldom): long enough to bridge a few misses and

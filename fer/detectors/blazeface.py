@@ -162,6 +162,13 @@ class BlazeFaceDetector:
         self._last_pass = (None, [])
         return largest_first([b for b in found if all(overlap(b, k) < 0.5 for k in skip)])
 
+    def hints(self, boxes: list[Box]) -> list[None]:
+        """Nothing to pass on: every pass sees the whole frame."""
+        return [None] * len(boxes)
+
+    def adopt(self, boxes: list[Box], hints: list[None]) -> None:
+        """Nothing to take (see ``hints``)."""
+
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
         """The previous faces re-found: a full pass (a millisecond or two, no cheaper search exists for
         a network this small), each old box matched to the nearest new one."""

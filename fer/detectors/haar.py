@@ -318,6 +318,14 @@ class FaceDetector:
         near = _closest(boxes, Box(b.x - x0, b.y - y0, b.w, b.h))
         return Box(near.x + x0, near.y + y0, near.w, near.h)
 
+    def hints(self, boxes: list[Box]) -> list[View]:
+        """The view each of ``boxes`` (recently returned) was found in."""
+        return [self._view_of.get(b, UPRIGHT) for b in boxes]
+
+    def adopt(self, boxes: list[Box], hints: list[View]) -> None:
+        """Boxes another copy found, with their views: near-searches start with those views."""
+        self._remembered(list(zip(boxes, hints)))
+
     def _remembered(self, found: list[tuple[Box, View]]) -> list[Box]:
         """The boxes, largest first, keeping the view of each for the next ``detect_near`` on them."""
         if len(self._view_of) > 256:
