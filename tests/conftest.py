@@ -43,30 +43,15 @@ def two_face_clip() -> Path:
     return path
 
 
-#: The shared real clips with hand-checked boxes (bench/clip_truth.json).
-HEAD_POSE = TWO_FACE_CLIP
-WALKING = "face-demographics-walking-and-pause.mp4"
-
-
-def real_clip(name: str, width: int = 640):
-    """A shared clip's frames (resized to ``width``, 0 = as is) and its truth (bench/clips.py)."""
-    import sys
-    from fer.config import REPO_ROOT
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
-    from clips import load_clip, videos_dir
-    path = videos_dir() / name
-    if not path.is_file():
-        pytest.skip(f"{path} not found (set FER_DATA_DIR)")
-    return load_clip(path, width)
-
-
 @pytest.fixture(scope="session")
 def walking():
     """Three people facing the camera, 41 frames at 640x360, with their hand-checked boxes."""
+    from video_clips import WALKING, real_clip
     return real_clip(WALKING)
 
 
 @pytest.fixture(scope="session")
 def head_pose():
     """Two people tilting and turning their heads, 56 frames at 640x360."""
+    from video_clips import HEAD_POSE, real_clip
     return real_clip(HEAD_POSE)

@@ -23,7 +23,7 @@ from fer_samples import stratified_sample
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 from clips import score, videos_dir  # noqa: E402
-from conftest import HEAD_POSE, WALKING, real_clip  # noqa: E402
+from video_clips import HEAD_POSE, WALKING, real_clip  # noqa: E402
 
 UPRIGHT_ONLY = DetectorSettings(tilts=(), profiles=False, border=0.0)  # the scan as it was
 
