@@ -251,10 +251,21 @@ def sample_panel(page, seconds: float, every_s: float = 0.5) -> list[PanelReadin
     return out
 
 
+#: After the CSV button is enabled, wait this long before clicking: a script rerun that STOP or START
+#: set off replaces the button's deferred file, and a click landing on the replaced one gets
+#: Streamlit's "Deferred file ... not found" (seen at the seventh session's code as well as the eighth's).
+DOWNLOAD_SETTLE_MS = 1000
+
+
 def download_csv(page, timeout_s: float = 60.0) -> str:
-    """Click the CSV download button and return the file's text."""
+    """Click the CSV download button, once it is enabled and the page has settled, and return the file's text."""
+    button = page.get_by_role("button", name="Download session (CSV)")
+    deadline = time.monotonic() + timeout_s
+    while not button.is_enabled() and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(DOWNLOAD_SETTLE_MS)
     with page.expect_download(timeout=timeout_s * 1000) as info:
-        page.get_by_role("button", name="Download session (CSV)").click()
+        button.click()
     path = info.value.path()
     with open(path, encoding="utf-8") as f:
         return f.read()
