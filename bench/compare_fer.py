@@ -215,7 +215,7 @@ def frame_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, runs: int,
 
 def video_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, seconds: float, rounds: int = 2) -> dict:
     """A panning clip of ``frame`` (bench/latency.py's video path): our live path (a rescan of
-    one view every 0.25 s, search near followed faces in between, tracking, drawing; paced at 30 fps, so caches go cold
+    one view every 0.125 s, search near followed faces in between, tracking, drawing; paced at 30 fps, so caches go cold
     as they do live) against fer's ``detect_emotions`` on every frame (fer has no video mode; its
     frames run back to back, warm). Clip by clip, alternating who goes first."""
     clip = panning_frames(frame, int(seconds * 30))

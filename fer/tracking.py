@@ -80,17 +80,16 @@ class FaceTracker:
         out = []
         for i, face in enumerate(faces):
             fresh = read is None or read[i]
+            raw = np.array([face.probabilities[c] for c in self.classes], np.float64) if fresh else None
             t = pairs.get(i)
             if t is None:
                 if not fresh:
                     raise ValueError(f"face {i} was not read, but it matches no track (ask due() first)")
-                raw = np.array([face.probabilities[c] for c in self.classes], np.float64)
                 t = _Track(self._next_id, face.box, raw, now, now)
                 self._next_id += 1
                 self._tracks.append(t)
             else:
                 if fresh:
-                    raw = np.array([face.probabilities[c] for c in self.classes], np.float64)
                     w = ema_weight(now - t.read_at, self.half_life_s)
                     t.probs = w * raw + (1 - w) * t.probs
                     t.read_at = now

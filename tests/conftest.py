@@ -29,15 +29,12 @@ def classifier():
     return load_classifier(os.environ.get("FER_TEST_MODEL") or None)
 
 
-#: The shared real clip with two faces in every frame (../shared/data/videos/README.md).
-TWO_FACE_CLIP = "head-pose-face-detection-female-and-male.mp4"
-
-
 @pytest.fixture(scope="session")
 def two_face_clip() -> Path:
-    """A real recorded scene, 480x270 at 12 fps, 56 frames, two people in every frame."""
+    """A real recorded scene, 480x270 at 12 fps, 56 frames, two people in every frame (the head-pose clip)."""
     from fer.config import data_root
-    path = data_root() / "videos" / TWO_FACE_CLIP
+    from video_clips import HEAD_POSE
+    path = data_root() / "videos" / HEAD_POSE
     if not path.is_file():
         pytest.skip(f"{path} not found (the shared clips of ../shared/data/videos)")
     return path

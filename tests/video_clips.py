@@ -31,7 +31,8 @@ WALKING = "face-demographics-walking-and-pause.mp4"
 
 def real_clip(name: str, width: int = 640):
     """A shared clip's frames (resized to ``width``, 0 = as is) and its truth (bench/clips.py)."""
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    if str(REPO_ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT / "bench"))
     from clips import load_clip, videos_dir
     path = videos_dir() / name
     if not path.is_file():

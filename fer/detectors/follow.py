@@ -7,8 +7,7 @@ ms a face on real footage, and set most of the video path's cost. A template mat
 of the face costs about a hundredth of that. The cascade still confirms every face at least every
 ``FOLLOW_FRAMES + 1`` frames, so a box can't drift off onto the background for longer than that, and
 a match below ``MIN_MATCH`` (the face turned, something passed in front) goes back to the cascade at
-once. Measured on the shared clips' video path (bench/follow.py): see the README, "Following faces
-between detections"."""
+once. Measured on the shared clips' video path: see the README, "Detectors on real scenes"."""
 from __future__ import annotations
 
 import cv2
@@ -39,9 +38,8 @@ class FaceFollower:
 
     def found(self, gray: np.ndarray, box: Box) -> None:
         """The detector just found ``box`` in ``gray``: take its template (followed 0 frames)."""
-        side = max(box.w, box.h)
         patch = gray[max(0, box.y):box.y + box.h, max(0, box.x):box.x + box.w]
-        if side < TEMPLATE_PX // 2 or min(patch.shape) < TEMPLATE_PX // 2:
+        if min(patch.shape) < TEMPLATE_PX // 2:  # too small (or cut by the frame's edge) to match
             return
         self._next[box] = (cv2.resize(patch, (TEMPLATE_PX, TEMPLATE_PX), interpolation=cv2.INTER_AREA), 0)
 

@@ -236,7 +236,6 @@ class FaceDetector:
         found: list[tuple[Box, View]] = []
         for b in previous:
             first = self._view_of.get(b, UPRIGHT)
-            hit = None
             moved = self._follower.follow(gray, b)
             if moved is not None:
                 hit = (clipped(moved, w, h) or b, first)
