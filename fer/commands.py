@@ -111,7 +111,7 @@ def _batch(args: argparse.Namespace) -> int:
     except (RayEngineError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # the Ray engine: Ray's writer owns the files; unreadable ones are set aside next run
+    except KeyboardInterrupt:  # before an engine ran (listing the inputs, starting Ray)
         print(f"interrupted: files already written to {args.out} stay; run the same command again to do the "
               "rest", file=sys.stderr)
         return INTERRUPTED

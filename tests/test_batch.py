@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fer.batch.output import read_results
+from fer.batch.output import part_files, read_results
 from fer.config import CLASSES
 
 from fer_samples import stratified_sample
@@ -197,7 +197,7 @@ def parts_by_path(out: Path) -> dict[str, list[str]]:
     import pyarrow.parquet as pq
     from fer.batch.rows import result_schema
     holders: dict[str, list[str]] = {}
-    for part in sorted(out.glob("part-*.parquet")):
+    for part in part_files(out):
         t = pq.read_table(part)  # raises on a torn or footerless file
         assert t.schema.equals(result_schema(CLASSES)), part
         for path in set(t.column("path").to_pylist()):
@@ -312,3 +312,104 @@ def test_glob_patterns_in_uris_match_like_local_globs(inputs):
     assert list(expand_uri(f"{base}/*.png", (".png",))) == [f"{base}/*.png"]
     # ... spelt as given, a query kept at the end (not put between the folder and the pattern)
     assert list(expand_uri(f"{base}/nothing/*.png?x=1", (".png",))) == [f"{base}/nothing/*.png?x=1"]
+
+
+# --- Interruption of the Ray engine: Ctrl-C keeps what Ray's writer finished; a killed actor is replaced.
+
+RAY_FRAMES = 64  # 640x480 photos of one real face: 4 blocks of 16 for one actor, a second or more each
+
+
+def in_loopback_namespace(cmd: list[str]) -> list[str]:
+    """``cmd`` in a fresh network namespace with only lo up, so the Ray it starts binds 127.0.0.1."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip (util-linux, iproute2) for a loopback-only network namespace")
+    return ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *cmd]
+
+
+@pytest.fixture(scope="module")
+def ray_frames(tmp_path_factory, fer_root) -> Path:
+    import cv2
+    from fer.compose import compose
+    from fer.data import load_gray
+    root = tmp_path_factory.mktemp("frames")
+    for i, (p, _) in enumerate(stratified_sample(fer_root / "test", RAY_FRAMES // 7 + 1, seed=17)[:RAY_FRAMES]):
+        frame, _ = compose([load_gray(p, 48)], 640, 480, face_px=160, seed=i)
+        cv2.imwrite(str(root / f"frame_{i:03d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return root
+
+
+@pytest.fixture(scope="module")
+def ray_frames_reference(ray_frames, tmp_path_factory):
+    out = tmp_path_factory.mktemp("frames_ref") / "results"
+    r = run_cli("batch", str(ray_frames), "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    return read_results(out).sort_by(SORT)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Ray's raylet and its workers, for a driver that started Ray)."""
+    children: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rfind(")") + 2:].split()[1]), []).append(int(d.name))
+    found, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            found.append(c)
+            todo.append(c)
+    return found
+
+
+def start_ray_batch_and_wait_for_a_part(src: Path, out: Path) -> subprocess.Popen:
+    cmd = in_loopback_namespace([sys.executable, "-m", "fer", "batch", str(src), "--out", str(out),
+                                 "--engine", "ray", "--workers", "1", "--no-progress"])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out.is_dir() and part_files(out)):
+        if proc.poll() is not None:
+            out_, err = proc.communicate()
+            if "unshare failed" in err:
+                pytest.skip(f"no network namespace here (needs root): {err.strip()[-200:]}")
+            pytest.fail(f"batch ended before its first part was written: {err[-3000:]}")
+        assert time.monotonic() < deadline, "no part file within 300 s"
+        time.sleep(0.02)
+    return proc
+
+
+def test_ctrl_c_of_a_ray_run_keeps_the_parts_written_and_a_rerun_does_the_rest_once(
+        ray_frames, ray_frames_reference, tmp_path):
+    out = tmp_path / "results"
+    proc = start_ray_batch_and_wait_for_a_part(ray_frames, out)
+    proc.send_signal(signal.SIGINT)  # unshare execs sh, which execs Python: this is the driver
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "Traceback" not in stderr
+    rep = json.loads(stdout.strip().splitlines()[-1])
+    assert rep["engine"] == "ray" and rep["interrupted"]
+    assert 0 < rep["files"] < RAY_FRAMES and rep["remaining"] == RAY_FRAMES - rep["files"]
+    assert f"interrupted: {rep['files']} file(s) ({rep['rows']} rows) saved in {out}" in stderr
+    holders = parts_by_path(out)
+    assert len(holders) == rep["files"] and read_results(out).num_rows == rep["rows"]
+    assert not descendants(proc.pid), "Ray's processes outlived the interrupted run"
+    assert_rerun_completes_each_file_once(ray_frames, out, rep["files"], ray_frames_reference)
+
+
+def test_a_killed_ray_actor_is_replaced_and_the_run_gives_every_file_once(ray_frames, ray_frames_reference, tmp_path):
+    out = tmp_path / "results"
+    proc = start_ray_batch_and_wait_for_a_part(ray_frames, out)
+    actors = [p for p in descendants(proc.pid) if b"MapWorker" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(actors) == 1, actors
+    import os
+    os.kill(actors[0], signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    rep = json.loads(stdout.strip().splitlines()[-1])
+    assert (rep["files"], rep["interrupted"], rep["remaining"]) == (RAY_FRAMES, False, 0)
+    holders = parts_by_path(out)
+    assert set(holders) == {str(p) for p in ray_frames.iterdir()}
+    assert all(len(h) == 1 for h in holders.values()), [p for p, h in holders.items() if len(h) > 1]
+    assert read_results(out).sort_by(SORT).to_pylist() == ray_frames_reference.to_pylist()

@@ -30,7 +30,7 @@ class BatchReport:
     startup_s: float
     out: str
     interrupted: bool = False   # Ctrl-C: ``files``/``rows`` are what was saved before it
-    remaining: int = 0          # files left for a rerun (local engine; Ray: unknown, 0)
+    remaining: int = 0          # files left for a rerun
 
 
 def _expand(inputs: Sequence[str], extensions: Sequence[str], skipped: Skipped) -> Iterator[str]:
@@ -60,8 +60,8 @@ def plan(inputs: Sequence[str], done: set[str]) -> tuple[list[str], int, Skipped
 def run_batch(inputs: Sequence[str], out: str | Path, engine: str = "local", workers: int | None = None,
               ray_address: str | None = None, analyser_kwargs: dict | None = None,
               progress: bool = True, part_files: int | None = None) -> BatchReport:
-    """Analyse the inputs not yet in ``out`` with ``engine``; a Ctrl-C during the local engine's run
-    ends it with every batch analysed so far saved, and a report marked ``interrupted`` (logged too)."""
+    """Analyse the inputs not yet in ``out`` with ``engine``; a Ctrl-C during the run ends it with
+    every batch written so far saved, and a report marked ``interrupted`` (logged too)."""
     kwargs = analyser_kwargs or {}
     out_dir, done, set_aside = output.prepare(out)
     for name in set_aside:
@@ -97,14 +97,24 @@ def run_batch(inputs: Sequence[str], out: str | Path, engine: str = "local", wor
         from . import ray_engine
         rr = ray_engine.start(ray_address, workers)
         before = output.count_rows(out_dir)
+        interrupted = False
         try:
             if todo:
                 ray_engine.run_ray(todo, out_dir, rr.workers, kwargs, progress)
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
             ray_engine.stop()
-        report = BatchReport("ray", rr.workers, rr.address, rr.nodes, len(todo), already,
+        files = len(todo)
+        if interrupted:  # what Ray's writer finished before the Ctrl-C; a torn part is set aside
+            _, done_now, torn = output.prepare(out_dir)
+            for name in torn:
+                print(f"set aside unfinished part {name}: its files are analysed again", file=sys.stderr)
+            files = len(done_now.intersection(todo))
+        report = BatchReport("ray", rr.workers, rr.address, rr.nodes, files, already,
                              output.count_rows(out_dir) - before,
-                             time.perf_counter() - t0, round(rr.startup_s, 2), str(out_dir))
+                             time.perf_counter() - t0, round(rr.startup_s, 2), str(out_dir),
+                             interrupted, len(todo) - files)
     else:
         raise ValueError(f"unknown engine {engine!r}")
     output.log_run(out_dir, asdict(report))
