@@ -50,6 +50,17 @@ def _pairs(items: list[str] | None, option: str) -> dict[str, float]:
     return out
 
 
+def _teachers(items: list[str] | None) -> dict[str, str]:
+    """["fer2013=default", ...] -> {"fer2013": "default"}; a malformed item is a usage error."""
+    out = {}
+    for item in items or []:
+        key, sep, model = item.partition("=")
+        if not sep or not key or not model:
+            raise SystemExit(f"--teacher expects SOURCE=MODEL, got {item!r}")
+        out[key] = model
+    return out
+
+
 def _train(args: argparse.Namespace) -> int:
     import json
     if args.verbose:  # training itself lowers TensorFlow's C++ logging to warnings unless told otherwise
@@ -63,6 +74,7 @@ def _train(args: argparse.Namespace) -> int:
                       hold_out=_pairs(args.hold_out, "--hold-out"), framing=_pairs(args.framing, "--framing"),
                       balance=args.balance, source_weight=_pairs(args.source_weight, "--source-weight"),
                       targets=args.targets, clean=args.clean, votes=args.votes,
+                      teachers=_teachers(args.teacher), distill=args.distill,
                       command=_command_line())
     meta = train(cfg)
     print(json.dumps({"out": args.out, "val": {k: v["accuracy"] for k, v in meta["metrics"]["val"].items()},
@@ -283,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--clean", choices=["none", "drop", "downweight"], default="none",
                    help="images whose FER+ votes contradict their folder label: keep, drop, or weight 0.3")
     t.add_argument("--votes", help="FER+ votes CSV (default: ferplus_votes.csv beside a FER2013 root)")
+    t.add_argument("--teacher", action="append", metavar="SOURCE=MODEL",
+                   help="distil: a trained model (name in models/ or folder) whose probabilities become part of "
+                        "SOURCE's targets (a root or its data set name, e.g. rafdb=multisource)")
+    t.add_argument("--distill", type=float, default=0.5, metavar="BETA",
+                   help="with --teacher: the teacher's share of the targets (default 0.5)")
     t.set_defaults(func=_train)
 
     from .config import STILL_FLIP

@@ -65,6 +65,10 @@ class TrainConfig:
     #: "none", "drop" or "downweight" images whose FER+ votes contradict their folder label.
     clean: str = "none"
     votes: str | None = None
+    #: Source (a root or its data set name) -> teacher model (a name in models/ or a folder): its
+    #: probabilities become ``distill`` of that source's targets (``fer.distill``).
+    teachers: dict[str, str] = field(default_factory=dict)
+    distill: float = 0.5
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -456,6 +460,10 @@ def train(cfg: TrainConfig) -> dict:
         print(f"note: only {batch_size} training images, fewer than --batch-size {cfg.batch_size}: "
               f"using batches of {batch_size}", flush=True)
     targets = build_targets(train_set, cfg)
+    if cfg.teachers:
+        from .distill import distill_targets
+        y, taught = distill_targets(targets.y, train_set, cfg.teachers, cfg.distill)
+        targets = Targets(y, targets.weights, {**targets.notes, **taught})
     steps = len(train_set.labels) // batch_size
     assert steps > 0
     total = steps * cfg.epochs

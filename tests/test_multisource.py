@@ -162,8 +162,8 @@ def test_a_smoke_run_on_three_sources_reports_every_source(three_sources, fer_ro
     r = _run(["train", *[a for root in three_sources.values() for a in ("--data", str(root))], "--val", str(val),
               "--hold-out", f"{three_sources['rafdb']}=0.3", "--framing", "rafdb=1.09", "--framing", "affectnet=0.935",
               "--balance", "source-class", "--targets", "mix:0.4", "--clean", "downweight",
-              "--votes", str(fer_root / "ferplus_votes.csv"), "--epochs", "1", "--batch-size", "16",
-              "--out", str(out)])
+              "--votes", str(fer_root / "ferplus_votes.csv"), "--teacher", "fer2013=default", "--distill", "0.3",
+              "--epochs", "1", "--batch-size", "16", "--out", str(out)])
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["selection"] == "val_source_mean"
@@ -172,6 +172,8 @@ def test_a_smoke_run_on_three_sources_reports_every_source(three_sources, fer_ro
     assert all({"accuracy", "macro_f1", "recall", "n"} <= set(v) for v in per_root.values())
     assert {source_name(k) for k in meta["data"]["train"]["counts"]} == {"fer2013", "rafdb", "affectnet"}
     assert meta["data"]["targets"]["targets"] == "mix:0.4" and meta["data"]["targets"]["images_with_votes"] > 0
+    assert meta["data"]["targets"]["distill"] == 0.3 and set(meta["data"]["targets"]["teachers"]) == {"fer2013"}
+    assert meta["config"]["teachers"] == {"fer2013": "default"}
     with (out / "history.csv").open() as f:
         row = next(csv.DictReader(f))
     assert {"val_acc_fer2013", "val_acc_rafdb_holdout", "val_source_mean"} <= set(row)
@@ -214,3 +216,27 @@ def test_source_weight_by_data_set_name_reaches_the_targets_and_unknown_names_fa
         build_targets(s, TrainConfig(**base, source_weight={"ckplus": 2.0}))
     with pytest.raises(ValueError, match="source-class"):
         build_targets(s, TrainConfig(**{**base, "balance": "class"}, source_weight={"fer2013": 2.0}))
+
+
+def test_teachers_replace_part_of_each_taught_sources_targets_with_their_probabilities(three_sources):
+    """``--teacher rafdb=multisource``: RAF-DB rows become (1 - beta) x label + beta x the teacher's
+    probabilities on the very images; untaught sources keep their labels; wrong names fail."""
+    import keras
+    from fer.distill import distill_targets
+    from fer.model import resolve_model
+    s = load_image_set(list(three_sources.values()), 48)
+    y = build_targets(s, TrainConfig(data=[], val=[], out="")).y
+    got, notes = distill_targets(y, s, {"rafdb": "multisource"}, 0.25)
+    raf = s.root_index == [i for i, r in enumerate(s.roots) if "rafdb" in str(r)][0]
+    teacher = keras.saving.load_model(resolve_model("multisource").path / "model.keras", compile=False)
+    p = teacher.predict(s.images[raf][..., None].astype(np.float32), verbose=0)
+    np.testing.assert_allclose(got[raf], 0.75 * y[raf] + 0.25 * p, atol=1e-6)
+    np.testing.assert_array_equal(got[~raf], y[~raf])
+    np.testing.assert_allclose(got.sum(1), 1, atol=1e-5)
+    assert notes["teachers"]["rafdb"]["model"] == "multisource" and notes["teachers"]["rafdb"]["images"] == raf.sum()
+    # A real teacher on real faces agrees with most folder labels (not a constant or random output).
+    assert notes["teachers"]["rafdb"]["agrees_with_folder_label"] > 0.5
+    with pytest.raises(ValueError, match="not among"):
+        distill_targets(y, s, {"ckplus": "multisource"}, 0.5)
+    with pytest.raises(ValueError, match="--distill"):
+        distill_targets(y, s, {"rafdb": "multisource"}, 1.5)
