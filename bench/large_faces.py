@@ -1,0 +1,64 @@
+"""Large faces in large photos: eight walking-clip frames with 2-3 faces, blown up 10x to 4800x2700
+(faces of 400-700 px), as the still page and ``predict`` analyse them (shrunk to 2048 px): the
+product's Haar detection against plain ``detectMultiScale(1.1, 3)`` on the same shrunk copy.
+
+    python bench/large_faces.py
+
+A face is found when a box overlaps it by 0.3 of the smaller box; a box overlapping no face is false.
+"""
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cv2  # noqa: E402
+from clips import load_clip, videos_dir  # noqa: E402
+from fer.detectors import make_detector  # noqa: E402
+from fer.detectors.base import Box, overlap  # noqa: E402
+from fer.still import bound_size  # noqa: E402
+CLIP = "face-demographics-walking-and-pause.mp4"
+PHOTOS = 8
+BLOW_UP = 10
+
+
+def counts(boxes: list[Box], truth: list[Box]) -> tuple[int, int]:
+    """(faces found, false boxes)."""
+    found = sum(any(overlap(b, t) >= 0.3 for b in boxes) for t in truth)
+    return found, sum(all(overlap(b, t) < 0.3 for t in truth) for b in boxes)
+
+
+def main() -> None:
+    clip = load_clip(videos_dir() / CLIP, 0)
+    busy = [i for i, t in enumerate(clip.truth) if len(t) >= 2]
+    frames = busy[::max(1, len(busy) // PHOTOS)][:PHOTOS]
+    detector = make_detector()
+    plain_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    totals = {"product": [0, 0, []], "plain detectMultiScale(1.1, 3)": [0, 0, []]}
+    faces = 0
+    for i in frames:
+        big = cv2.resize(clip.frames[i], None, fx=BLOW_UP, fy=BLOW_UP, interpolation=cv2.INTER_CUBIC)
+        small, s = bound_size(big)
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        truth = [Box(*(int(v * BLOW_UP * s) for v in b)) for b in clip.truth[i]]
+        faces += len(truth)
+        t0 = time.perf_counter()
+        ours = detector.detect(gray)
+        t1 = time.perf_counter()
+        plain = [Box(*map(int, r)) for r in plain_cascade.detectMultiScale(gray, 1.1, 3, minSize=(48, 48))]
+        t2 = time.perf_counter()
+        for name, boxes, dt in (("product", ours, t1 - t0), ("plain detectMultiScale(1.1, 3)", plain, t2 - t1)):
+            found, false = counts(boxes, truth)
+            totals[name][0] += found
+            totals[name][1] += false
+            totals[name][2].append(dt * 1000)
+        print(f"frame {i} at {big.shape[1]}x{big.shape[0]}: face sides {[t.w for t in truth]} (in the "
+              f"{gray.shape[1]} px copy); product {[b.w for b in ours]}, plain {[b.w for b in plain]}", flush=True)
+    for name, (found, false, ms) in totals.items():
+        print(f"{name}: found {found} of {faces} faces, {false} false boxes, median {statistics.median(ms):.0f} ms "
+              f"a photo ({min(ms):.0f}-{max(ms):.0f})")
+
+
+if __name__ == "__main__":
+    main()
