@@ -2,7 +2,7 @@
 (faces of 400-700 px), as the still page and ``predict`` analyse them (shrunk to 2048 px): the
 product's Haar detection against plain ``detectMultiScale(1.1, 3)`` on the same shrunk copy.
 
-    python bench/large_faces.py
+    python bench/large_faces.py [--blow-up 10 6 4]
 
 A face is found when a box overlaps it by 0.3 of the smaller box; a box overlapping no face is false.
 """
@@ -30,6 +30,14 @@ def counts(boxes: list[Box], truth: list[Box]) -> tuple[int, int]:
 
 
 def main() -> None:
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--blow-up", type=float, nargs="+", default=[BLOW_UP], help="enlargements of the clip's frames")
+    for blow_up in ap.parse_args().blow_up:
+        run(blow_up)
+
+
+def run(blow_up: float) -> None:
     clip = load_clip(videos_dir() / CLIP, 0)
     busy = [i for i, t in enumerate(clip.truth) if len(t) >= 2]
     frames = busy[::max(1, len(busy) // PHOTOS)][:PHOTOS]
@@ -38,10 +46,10 @@ def main() -> None:
     totals = {"product": [0, 0, []], "plain detectMultiScale(1.1, 3)": [0, 0, []]}
     faces = 0
     for i in frames:
-        big = cv2.resize(clip.frames[i], None, fx=BLOW_UP, fy=BLOW_UP, interpolation=cv2.INTER_CUBIC)
+        big = cv2.resize(clip.frames[i], None, fx=blow_up, fy=blow_up, interpolation=cv2.INTER_CUBIC)
         small, s = bound_size(big)
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        truth = [Box(*(int(v * BLOW_UP * s) for v in b)) for b in clip.truth[i]]
+        truth = [Box(*(int(v * blow_up * s) for v in b)) for b in clip.truth[i]]
         faces += len(truth)
         t0 = time.perf_counter()
         ours = detector.detect(gray)
@@ -56,7 +64,7 @@ def main() -> None:
         print(f"frame {i} at {big.shape[1]}x{big.shape[0]}: face sides {[t.w for t in truth]} (in the "
               f"{gray.shape[1]} px copy); product {[b.w for b in ours]}, plain {[b.w for b in plain]}", flush=True)
     for name, (found, false, ms) in totals.items():
-        print(f"{name}: found {found} of {faces} faces, {false} false boxes, median {statistics.median(ms):.0f} ms "
+        print(f"x{blow_up:g}, {name}: found {found} of {faces} faces, {false} false boxes, median {statistics.median(ms):.0f} ms "
               f"a photo ({min(ms):.0f}-{max(ms):.0f})")
 
 
