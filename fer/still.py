@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from . import cv_threads
 from .config import CROP_MARGIN
 from .detection import Box
 from .imageio import decode_image
@@ -76,6 +77,7 @@ def analyse_still(data: bytes, name: str, pipeline: FramePipeline, whole: bool =
 
     ``whole`` skips detection and classifies the entire image as one face (pre-cropped data).
     """
+    cv_threads.still_work()
     original = decode_image(data, name)
     height, width = original.shape[:2]
     image, scale = bound_size(original, max_side)

@@ -16,6 +16,7 @@ import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 
+from fer import cv_threads
 from fer.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
@@ -55,6 +56,7 @@ def make_frame_callback(state: LiveState):
         pipeline = state.pipeline
         if pipeline is None:  # the model is still loading: show the camera as it is
             return [frame]
+        cv_threads.live_frame()
         try:
             with PROFILE.stage("convert"):
                 bgr = frame.to_ndarray(format="bgr24")
