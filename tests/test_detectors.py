@@ -129,6 +129,21 @@ def test_blazeface_finds_every_face_of_the_head_pose_clip(head_pose):
     assert s.found_share >= 0.98 and s.false_per_frame <= 0.05, s
 
 
+def test_blazeface_rescan_reuses_detect_nears_pass_only_for_the_same_pixels(head_pose):
+    """A rescan right after ``detect_near`` on the same frame reuses its pass; a caller that writes the
+    next frame into the same buffer gets that frame's faces, not the last frame's."""
+    blaze = make_detector(DetectorSettings(name="blazeface"))
+    a, b = head_pose.frames[0], np.ascontiguousarray(head_pose.frames[0][:, ::-1])  # the faces elsewhere
+    want_a, want_b = blaze.detect(a), blaze.detect(b)
+    assert want_a and want_b and want_a != want_b
+    buffer = a.copy()
+    blaze.detect_near(buffer, want_a)
+    assert blaze.rescan(buffer) == want_a
+    blaze.detect_near(buffer, want_a)
+    np.copyto(buffer, b)  # the next frame, in the same array
+    assert blaze.rescan(buffer) == want_b
+
+
 def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(head_pose, classifier):
     """The live page's path (near-searches at each face's last tilt, periodic rescans, tracking) on
     the real clip: most visible faces carry a box, and no box is on anything else. Measured 107/112
