@@ -168,13 +168,16 @@ def many_photos(tmp_path_factory, fer_root) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def many_reference(many_photos, tmp_path_factory):
-    """The same photos in one uninterrupted run: what an interrupted run plus its rerun must equal."""
-    out = tmp_path_factory.mktemp("ref") / "results"
-    r = run_cli("batch", str(many_photos), "--out", str(out), "--no-progress")
+def uninterrupted_results(src: Path, out: Path):
+    """``src`` in one uninterrupted local run: what an interrupted run plus its rerun must equal."""
+    r = run_cli("batch", str(src), "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr
     return read_results(out).sort_by(SORT)
+
+
+@pytest.fixture(scope="module")
+def many_reference(many_photos, tmp_path_factory):
+    return uninterrupted_results(many_photos, tmp_path_factory.mktemp("ref") / "results")
 
 
 def start_and_signal_after_first_part(src: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
@@ -340,10 +343,7 @@ def ray_frames(tmp_path_factory, fer_root) -> Path:
 
 @pytest.fixture(scope="module")
 def ray_frames_reference(ray_frames, tmp_path_factory):
-    out = tmp_path_factory.mktemp("frames_ref") / "results"
-    r = run_cli("batch", str(ray_frames), "--out", str(out), "--no-progress")
-    assert r.returncode == 0, r.stderr
-    return read_results(out).sort_by(SORT)
+    return uninterrupted_results(ray_frames, tmp_path_factory.mktemp("frames_ref") / "results")
 
 
 def descendants(pid: int) -> list[int]:
