@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .live import LiveSession
+from .live import LIVE_READ_EVERY_S, LiveSession
 from .pipeline import Face, FramePipeline, draw_faces
 
 #: File endings ``batch`` treats as video (anything PyAV opens works with ``fer video``).
@@ -145,13 +145,18 @@ class AnnotatedWriter:
 
 
 def analyse_video(reader: VideoReader, pipeline: FramePipeline, every: int = 1, half_life_s: float = 0.15,
-                  annotated: AnnotatedWriter | None = None) -> Iterator[FrameFaces]:
+                  annotated: AnnotatedWriter | None = None,
+                  read_every_s: float = LIVE_READ_EVERY_S) -> Iterator[FrameFaces]:
     """The faces of every ``every``-th frame of ``reader``, tracked and smoothed by a fresh
     ``LiveSession`` (ids start at 1 per file). With ``annotated``, every frame is written to it: the
-    analysed ones with their faces drawn, the ones in between with the latest faces."""
+    analysed ones with their faces drawn, the ones in between with the latest faces.
+
+    As on the live page, a followed face is classified at most every ``read_every_s`` of the video's
+    own clock (every second frame at 30 fps), its smoothed label carried between; the clock is the
+    frames' timestamps, so a file gives the same rows however fast the machine runs. 0: every frame."""
     if every < 1:
         raise ValueError("every must be >= 1")
-    session = LiveSession(half_life_s=half_life_s)
+    session = LiveSession(half_life_s=half_life_s, read_every_s=read_every_s)
     t0: float | None = None
     last: list[Face] = []
     for f in reader:
