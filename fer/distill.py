@@ -16,13 +16,6 @@ import numpy as np
 from .data import ImageSet, source_name
 
 
-def _teacher_for(root: str, teachers: dict[str, str]) -> str | None:
-    for key, model in teachers.items():
-        if key in (root, source_name(root)):
-            return model
-    return None
-
-
 def _load_teacher(name_or_path: str, classes: list[str], size: int):
     import keras
     from .model import resolve_model
@@ -44,15 +37,14 @@ def distill_targets(y: np.ndarray, s: ImageSet, teachers: dict[str, str], beta: 
     and notes for the metadata (teacher per source, how often it agrees with the folder label)."""
     if not 0 < beta <= 1:
         raise ValueError(f"--distill must be in (0, 1], got {beta}")
-    unknown = [k for k in teachers if not any(k in (r, source_name(r)) for r in s.roots)]
-    if unknown:
-        raise ValueError(f"--teacher given for {sorted(unknown)}, which are not among the training roots")
+    from .training import values_per_root
+    by_root = values_per_root(teachers, [str(r) for r in s.roots], "--teacher")
     y = y.copy()
     notes: dict = {"distill": beta, "teachers": {}}
     loaded: dict[str, tuple] = {}
     size = s.images.shape[1]
     for i, root in enumerate(s.roots):
-        model_name = _teacher_for(root, teachers)
+        model_name = by_root.get(str(root))
         if model_name is None:
             continue
         if model_name not in loaded:
@@ -67,4 +59,3 @@ def distill_targets(y: np.ndarray, s: ImageSet, teachers: dict[str, str], beta: 
         print(f"  teacher {name} on {source_name(root)}: {len(idx)} images, agrees with the folder label "
               f"on {agree:.1%}", flush=True)
     return y, notes
-

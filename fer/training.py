@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from .data import ImageSet, load_image_set
 from .evaluation import per_root_reports, report
 
 log = logging.getLogger(__name__)
+V = TypeVar("V")
 
 
 @dataclass
@@ -143,10 +145,7 @@ def build_targets(s: ImageSet, cfg: TrainConfig) -> Targets:
         raise ValueError("--source-weight needs --balance source-class")
     if cfg.balance == "source-class":
         roots = [str(r) for r in s.roots]
-        by_root = _framing_for(cfg.source_weight, roots)
-        unknown = [key for key, v in cfg.source_weight.items() if not _framing_for({key: v}, roots)]
-        if unknown:
-            raise ValueError(f"--source-weight given for {sorted(unknown)}, which are not among the training roots")
+        by_root = values_per_root(cfg.source_weight, roots, "--source-weight")
         if any(v <= 0 for v in cfg.source_weight.values()):
             raise ValueError("--source-weight factors must be positive")
         scale = {i: by_root[r] for i, r in enumerate(roots) if r in by_root}
@@ -392,15 +391,20 @@ def licence_restrictions(roots: list[str]) -> list[str]:
     return sorted({RESTRICTED_DATA[source_name(r)] for r in roots if source_name(r) in RESTRICTED_DATA})
 
 
-def _framing_for(framing: dict[str, float], roots: list[str]) -> dict[str, float]:
-    """The value for each of ``roots`` of a per-source option (framing, source weight): given per
-    source (``rafdb``) or per root path."""
+def values_per_root(values: dict[str, V], roots: list[str], option: str | None = None) -> dict[str, V]:
+    """The value for each of ``roots`` of a per-source option (framing, source weight, teacher):
+    given per source (``rafdb``) or per root path. With ``option`` (its flag, for the message), a key
+    that names none of ``roots`` is an error."""
     from .data import source_name
     out = {}
     for r in roots:
-        for key, v in framing.items():
+        for key, v in values.items():
             if key in (r, source_name(r)):
                 out[r] = v
+    if option:
+        unknown = [key for key in values if not any(key in (r, source_name(r)) for r in roots)]
+        if unknown:
+            raise ValueError(f"{option} given for {sorted(unknown)}, which are not among the training roots")
     return out
 
 
@@ -434,14 +438,14 @@ def train(cfg: TrainConfig) -> dict:
 
     t_load = time.time()
     from .data import concat, hold_out, source_name
-    train_set = load_image_set(cfg.data, cfg.image_size, framing=_framing_for(cfg.framing, cfg.data))
+    train_set = load_image_set(cfg.data, cfg.image_size, framing=values_per_root(cfg.framing, cfg.data))
     held = []
     for root, frac in cfg.hold_out.items():
         train_set, part = hold_out(train_set, root, frac)
         held.append((part, f"{root}#holdout"))
     train_set = _limit(train_set, cfg.limit_per_class, cfg.seed)
     val_set = load_image_set(cfg.val, cfg.image_size, classes=train_set.classes,
-                             framing=_framing_for(cfg.framing, cfg.val))
+                             framing=values_per_root(cfg.framing, cfg.val))
     if held:
         val_set = concat([val_set] + [p for p, _ in held], [None] + [n for _, n in held])
     val_set = _limit(val_set, cfg.limit_per_class, cfg.seed)
@@ -505,7 +509,7 @@ def train(cfg: TrainConfig) -> dict:
     results = {"val": evaluate_sets(best, val_set)}
     if cfg.test:
         test_set = load_image_set(cfg.test, cfg.image_size, classes=train_set.classes,
-                                  framing=_framing_for(cfg.framing, cfg.test))
+                                  framing=values_per_root(cfg.framing, cfg.test))
         results["test"] = evaluate_sets(best, test_set)
     best_epoch = max(history, key=lambda h: h.get(monitor, 0))["epoch"] + 1 if history else None
     meta = {
