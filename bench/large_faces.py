@@ -4,7 +4,8 @@ product's Haar detection against plain ``detectMultiScale(1.1, 3)`` on the same 
 
     python bench/large_faces.py [--blow-up 10 6 4]
 
-A face is found when a box overlaps it by 0.3 of the smaller box; a box overlapping no face is false.
+Boxes are scored as everywhere on the clips (``clips.score``: a face is found when a box's IoU with
+it is at least 0.3, each box for one face; any other box is false).
 """
 import statistics
 import sys
@@ -14,19 +15,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2  # noqa: E402
-from clips import load_clip, videos_dir  # noqa: E402
+from clips import load_clip, score, videos_dir  # noqa: E402
 from fer.detectors import make_detector  # noqa: E402
-from fer.detectors.base import Box, overlap  # noqa: E402
+from fer.detectors.base import Box  # noqa: E402
+from fer.detectors.haar import cascade_path  # noqa: E402
 from fer.still import bound_size  # noqa: E402
 CLIP = "face-demographics-walking-and-pause.mp4"
 PHOTOS = 8
 BLOW_UP = 10
-
-
-def counts(boxes: list[Box], truth: list[Box]) -> tuple[int, int]:
-    """(faces found, false boxes)."""
-    found = sum(any(overlap(b, t) >= 0.3 for b in boxes) for t in truth)
-    return found, sum(all(overlap(b, t) < 0.3 for t in truth) for b in boxes)
 
 
 def main() -> None:
@@ -42,7 +38,7 @@ def run(blow_up: float) -> None:
     busy = [i for i, t in enumerate(clip.truth) if len(t) >= 2]
     frames = busy[::max(1, len(busy) // PHOTOS)][:PHOTOS]
     detector = make_detector()
-    plain_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    plain_cascade = cv2.CascadeClassifier(cascade_path())
     totals = {"product": [0, 0, []], "plain detectMultiScale(1.1, 3)": [0, 0, []]}
     faces = 0
     for i in frames:
@@ -57,9 +53,9 @@ def run(blow_up: float) -> None:
         plain = [Box(*map(int, r)) for r in plain_cascade.detectMultiScale(gray, 1.1, 3, minSize=(48, 48))]
         t2 = time.perf_counter()
         for name, boxes, dt in (("product", ours, t1 - t0), ("plain detectMultiScale(1.1, 3)", plain, t2 - t1)):
-            found, false = counts(boxes, truth)
-            totals[name][0] += found
-            totals[name][1] += false
+            got = score([boxes], [truth])
+            totals[name][0] += got.found
+            totals[name][1] += got.false
             totals[name][2].append(dt * 1000)
         print(f"frame {i} at {big.shape[1]}x{big.shape[0]}: face sides {[t.w for t in truth]} (in the "
               f"{gray.shape[1]} px copy); product {[b.w for b in ours]}, plain {[b.w for b in plain]}", flush=True)

@@ -15,7 +15,7 @@ from fer.config import REPO_ROOT, STILL_FLIP, data_root
 from fer.data import load_gray
 from fer.detectors import DETECTORS, DetectorSettings, make_detector
 from fer.detectors.base import Box, iou
-from fer.detectors.haar import FaceDetector, View
+from fer.detectors.haar import FaceDetector, View, cascade_path
 from fer.pipeline import FramePipeline, to_gray
 from fer.still import analyse_still
 
@@ -179,7 +179,7 @@ def test_page_and_cli_agree_on_a_large_photo_and_find_its_large_faces(walking, c
     # At least what plain detectMultiScale(1.1, 3) finds on the shrunk copy (all 3 here; the views
     # alone found 2, before the large-face pass).
     small = cv2.cvtColor(cv2.resize(big, (2048, 1152), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(cascade_path())
     plain = [Box(*(int(v * 4800 / 2048) for v in r)) for r in cascade.detectMultiScale(small, 1.1, 3, minSize=(48, 48))]
     assert found.found >= score([plain], [truth]).found and found.false == 0, found
 
