@@ -180,16 +180,26 @@ def many_reference(many_photos, tmp_path_factory):
     return uninterrupted_results(many_photos, tmp_path_factory.mktemp("ref") / "results")
 
 
+def start_batch_and_wait_for_a_part(cmd: list[str], out: Path) -> subprocess.Popen:
+    """Start ``cmd`` (a ``batch`` writing into ``out``) and return once its first whole part file is in place."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out.is_dir() and part_files(out)):
+        if proc.poll() is not None:
+            _, err = proc.communicate()
+            if "unshare failed" in err:
+                pytest.skip(f"no network namespace here (needs root): {err.strip()[-200:]}")
+            pytest.fail(f"batch ended before its first part was written: {err[-3000:]}")
+        assert time.monotonic() < deadline, "no part file within 300 s"
+        time.sleep(0.01)
+    return proc
+
+
 def start_and_signal_after_first_part(src: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
     """Start ``batch`` on ``src``; once its first part file is in place, send ``sig``."""
     cmd = [sys.executable, "-m", "fer", "batch", str(src), "--out", str(out), "--part-files",
            str(INTERRUPT_PART), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not (out.is_dir() and any(out.glob("part-*.parquet"))):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no part file within 300 s"
-        time.sleep(0.01)
+    proc = start_batch_and_wait_for_a_part(cmd, out)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
@@ -365,19 +375,9 @@ def descendants(pid: int) -> list[int]:
 
 
 def start_ray_batch_and_wait_for_a_part(src: Path, out: Path) -> subprocess.Popen:
-    cmd = in_loopback_namespace([sys.executable, "-m", "fer", "batch", str(src), "--out", str(out),
-                                 "--engine", "ray", "--workers", "1", "--no-progress"])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not (out.is_dir() and part_files(out)):
-        if proc.poll() is not None:
-            out_, err = proc.communicate()
-            if "unshare failed" in err:
-                pytest.skip(f"no network namespace here (needs root): {err.strip()[-200:]}")
-            pytest.fail(f"batch ended before its first part was written: {err[-3000:]}")
-        assert time.monotonic() < deadline, "no part file within 300 s"
-        time.sleep(0.02)
-    return proc
+    return start_batch_and_wait_for_a_part(in_loopback_namespace(
+        [sys.executable, "-m", "fer", "batch", str(src), "--out", str(out), "--engine", "ray", "--workers", "1",
+         "--no-progress"]), out)
 
 
 def test_ctrl_c_of_a_ray_run_keeps_the_parts_written_and_a_rerun_does_the_rest_once(
