@@ -65,7 +65,7 @@ class LegacyDetector:
         self.settings = self._d.settings
         self.detect, self.detect_near = self._d.detect, self._d.detect_near
 
-    def rescan(self, gray: np.ndarray, skip=(), turn: int | None = None) -> list:
+    def rescan(self, gray: np.ndarray, skip=(), turn: int | None = None, changes=None) -> list:
         """The old code's rescan was a full scan (it had one view: nothing to take turns over)."""
         return self._d.detect(gray, skip=skip)
 

@@ -49,12 +49,13 @@ class BackgroundRescan:
         """A rescan is still running."""
         return self._future is not None and not self._future.done()
 
-    def submit(self, pipeline, frame_bgr: np.ndarray, skip: list[Box], turn: int) -> None:
+    def submit(self, pipeline, frame_bgr: np.ndarray, skip: list[Box], turn: int, changes=None) -> None:
         """Rescan a copy of ``frame_bgr`` for faces other than ``skip`` (the followed ones); ``turn``:
         the stream's own rescan count (streams share the pool's detectors, so the detector's own
-        count would give each stream an arbitrary subset of the views)."""
+        count would give each stream an arbitrary subset of the views); ``changes``: the stream's
+        ``SceneChanges``."""
         frame = frame_bgr.copy()  # the caller draws on its frame next
-        self._future = _shared_pool().submit(pipeline.rescan, frame, skip, turn)
+        self._future = _shared_pool().submit(pipeline.rescan, frame, skip, turn, changes)
 
     def take(self) -> tuple[list[Box], list]:
         """The boxes of the rescan that finished since the last call, and the detector's hints about

@@ -18,6 +18,7 @@ import numpy as np
 from .background_rescan import BackgroundRescan
 from .detection import Box
 from .detectors.base import largest_first, overlap
+from .detectors.changes import SceneChanges
 from .pipeline import Face, FramePipeline, Located, draw_faces, to_gray
 from .session_log import SessionLog
 from .tracking import FaceTracker
@@ -59,15 +60,19 @@ class LiveSession:
     """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
 
     def __init__(self, half_life_s: float = 0.15, rescan_every_s: float = RESCAN_EVERY_S,
-                 read_every_s: float = 0.0, background_rescans: bool = False) -> None:
+                 read_every_s: float = 0.0, background_rescans: bool = False, skip_unchanged: bool = True) -> None:
         """``read_every_s``: classify a followed face at most this often (0: in every frame, as
         ``fer video`` does; the live page passes LIVE_READ_EVERY_S). ``background_rescans``: run
         the rescans of wall-clocked frames beside the stream (``fer.background_rescan``; the live
-        page does), not inside the frame that is due."""
+        page does), not inside the frame that is due. ``skip_unchanged``: a rescan scans only where
+        the picture changed since its view last looked (``fer.detectors.changes``; False: the whole
+        frame every time, for comparisons)."""
         self.half_life_s = half_life_s
         self.rescan_every_s = rescan_every_s
         self.read_every_s = read_every_s
         self._background = BackgroundRescan() if background_rescans else None
+        self.skip_unchanged = skip_unchanged
+        self.changes: SceneChanges | None = None  # what each rescan view last saw of this stream
         self.log = SessionLog()
         #: The finished sessions of this visit, oldest first, each still downloadable.
         self.earlier: list[SessionLog] = []
@@ -110,7 +115,7 @@ class LiveSession:
         if near is not None and self._background is not None and at is None:
             found = self._locate_with_background_rescans(frame_bgr, pipeline, near, rescan, clock)
         else:
-            found = pipeline.locate(frame_bgr, near=near, rescan=rescan, turn=self._turn)
+            found = pipeline.locate(frame_bgr, near=near, rescan=rescan, turn=self._turn, changes=self.changes)
             self._turn += bool(rescan)
             if rescan and near:  # an empty room is rescanned every frame; only these count
                 self._last_rescan = clock
@@ -169,7 +174,7 @@ class LiveSession:
         if new:
             pipeline.adopt(new, hints)
         if rescan and not self._background.busy():
-            self._background.submit(pipeline, frame_bgr, near, self._turn)
+            self._background.submit(pipeline, frame_bgr, near, self._turn, self.changes)
             self._turn += 1
             if near:
                 self._last_rescan = now
@@ -194,6 +199,7 @@ class LiveSession:
         self._tracker = None
         self._last_rescan = -1e9
         self._turn = 0
+        self.changes = SceneChanges() if self.skip_unchanged else None
 
     def _fps(self, now: float) -> float:
         if len(self._window) < 2:

@@ -12,6 +12,7 @@ from .classes import SEVEN, class_view
 from .config import CROP_MARGIN
 from .detectors import FaceFinder, make_detector
 from .detectors.base import Box, largest_first
+from .detectors.changes import SceneChanges
 from .model import Classifier
 from .overlay import OverlayLayout, draw_overlays, face_tag
 
@@ -127,30 +128,32 @@ class FramePipeline:
                                    "total": found.detect_ms + classify_ms})
 
     def locate(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False,
-               turn: int | None = None) -> "Located":
+               turn: int | None = None, changes: SceneChanges | None = None) -> "Located":
         """``analyse``'s first half: where the faces are (see ``analyse`` for ``near`` and ``rescan``),
-        and the gray frame ``read`` classifies them in. ``turn``: the rescan's number in its
-        stream (``FaceFinder.rescan``)."""
+        and the gray frame ``read`` classifies them in. ``turn`` and ``changes``: the rescan's number
+        in its stream and the stream's memory of what each view last saw (``FaceFinder.rescan``)."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
         seen = gray if detector.takes == "gray" else frame_bgr
         if near is not None and rescan:
             kept = detector.detect_near(seen, near) if near else []
-            boxes = largest_first(kept + detector.rescan(seen, skip=kept, turn=turn))
+            boxes = largest_first(kept + detector.rescan(seen, skip=kept, turn=turn, changes=changes))
         elif near:
             boxes = detector.detect_near(seen, near)
         else:
             boxes = detector.detect(seen)
         return Located(gray, boxes, (time.perf_counter() - t0) * 1e3)
 
-    def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None) -> tuple[list[Box], list]:
+    def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None,
+               changes: SceneChanges | None = None) -> tuple[list[Box], list]:
         """The detector's rescan of a whole frame for faces other than ``skip``, in the calling
-        thread's own detector; ``turn`` picks the view (see ``FaceFinder.rescan``). Returns the boxes
-        and the detector's hints about them, for ``adopt`` in the thread that follows the faces."""
+        thread's own detector; ``turn`` picks the view and ``changes`` limits it to what changed
+        (see ``FaceFinder.rescan``). Returns the boxes and the detector's hints about them, for
+        ``adopt`` in the thread that follows the faces."""
         detector = self._thread_detector()
         seen = to_gray(frame_bgr) if detector.takes == "gray" else frame_bgr
-        boxes = detector.rescan(seen, skip=skip, turn=turn)
+        boxes = detector.rescan(seen, skip=skip, turn=turn, changes=changes)
         return boxes, detector.hints(boxes)
 
     def adopt(self, boxes: list[Box], hints: list) -> None:

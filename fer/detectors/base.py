@@ -76,10 +76,13 @@ class FaceFinder(Protocol):
         """Every face in the frame, with the detector's score where it has one."""
         ...
 
-    def rescan(self, frame: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None) -> list[Box]:
+    def rescan(self, frame: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None,
+               changes: object | None = None) -> list[Box]:
         """A video's periodic full scan for faces other than ``skip``; may spread a costly search over
         several calls (a new face then shows up within a few scans). ``turn``: which of those calls
-        this is (a stream's own count, when streams share a detector); None: the detector counts."""
+        this is (a stream's own count, when streams share a detector); None: the detector counts.
+        ``changes``: the stream's ``fer.detectors.changes.SceneChanges``, for a detector that can
+        leave out what did not change since it last looked (Haar); others ignore it."""
         ...
 
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:

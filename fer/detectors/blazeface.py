@@ -153,10 +153,11 @@ class BlazeFaceDetector:
         return largest_first([d.box for d in self.detect_scored(frame)
                               if all(overlap(d.box, k) < 0.5 for k in skip)])
 
-    def rescan(self, frame: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None) -> list[Box]:
+    def rescan(self, frame: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None,
+               changes: object | None = None) -> list[Box]:
         """The video's periodic scan: a whole pass is already cheap, and when ``detect_near`` just
         made one on this very frame (the pipeline calls both on a rescan frame), its boxes are reused.
-        ``turn`` changes nothing: every pass sees the whole frame."""
+        ``turn`` and ``changes`` change nothing: every pass sees the whole frame."""
         last_frame, sample, found = self._last_pass
         if last_frame is not frame or sample != _pixel_sample(frame):  # a caller may reuse one buffer
             found = self.detect(frame)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .base import Box, Detection, DetectorSettings, HeldBoxes, clipped, largest_first, overlap
+from .changes import SceneChanges
 from .follow import FaceFollower
 
 #: The frontal cascade's native window: faces smaller than this in the scanned image can't be found.
@@ -163,18 +164,37 @@ class FaceDetector:
         """``detect`` as ``Detection`` s; Haar has no calibrated score, so each score is None."""
         return [Detection(b) for b in self.detect(gray)]
 
-    def rescan(self, gray: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None) -> list[Box]:
+    def rescan(self, gray: np.ndarray, skip: Sequence[Box] = (), turn: int | None = None,
+               changes: SceneChanges | None = None) -> list[Box]:
         """A video's periodic scan of the whole frame through one view: the upright view every
         second call, one of the extra views in turn between, so a new upright face shows up within
         two rescans and a tilted or turned one within a dozen, each rescan costing a seventh of
         ``detect``. One view a call, not two, keeps every frame's cost under one view's scan.
-        ``turn``: the call's number in its stream's own count (default: this detector's count)."""
+        ``turn``: the call's number in its stream's own count (default: this detector's count).
+        ``changes``: the stream's ``SceneChanges``; the view then scans only where the picture
+        changed since it last looked (``fer.detectors.changes``)."""
         if turn is None:
             turn, self._turn = self._turn, self._turn + 1
         view = UPRIGHT
         if len(self.views) > 1 and turn % 2:
             view = self.views[1 + (turn // 2) % (len(self.views) - 1)]
-        return self._remembered(self._detect(_gray(gray, "rescan"), skip, [view]))
+        gray = _gray(gray, "rescan")
+        regions = changes.regions(view, gray, skip) if changes is not None else None
+        if regions is None:
+            found = self._detect(gray, skip, [view])
+        else:
+            found = [hit for region in regions for hit in self._detect_in(gray, region, skip, view)]
+        if changes is not None:
+            changes.found(view, [b for b, _ in found])
+        return self._remembered(found)
+
+    def _detect_in(self, gray: np.ndarray, region: tuple[int, int, int, int], skip: Sequence[Box],
+                   view: View) -> list[tuple[Box, View]]:
+        """``_detect`` through ``view`` on the part (x0, y0, x1, y1) of ``gray``, in frame pixels."""
+        x0, y0, x1, y1 = region
+        inside = [c for c in (clipped(Box(b.x - x0, b.y - y0, b.w, b.h), x1 - x0, y1 - y0) for b in skip)
+                  if c is not None]
+        return [(Box(b.x + x0, b.y + y0, b.w, b.h), v) for b, v in self._detect(gray[y0:y1, x0:x1], inside, [view])]
 
     def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View],
                 min_size: int | None = None) -> list[tuple[Box, View]]:
