@@ -13,6 +13,7 @@ Configurations (``--configs``, any of):
   vp8       this code with the old codec behaviour: VP8, codec threads as the library picks, repeats re-encoded
   h264      this code's defaults: H.264 preferred (x264 ultrafast), one thread per codec, repeats skipped
   h264-360  the same, with the camera asked for 480x360
+  h264-lt1  the same, with the classifier's LiteRT interpreter at one thread (FER_LITERT_THREADS)
 
     python bench/live_capacity.py                            # old vp8 h264, 1 2 3 sessions, 60 s each
     python bench/live_capacity.py --configs vp8 h264 --sessions 1 --seconds 20
@@ -46,6 +47,7 @@ CONFIGS = {
     "vp8": {"FER_VIDEO_CODEC": "vp8", "FER_CODEC_THREADS": "0", "FER_SKIP_REPEATS": "0"},
     "h264": {"FER_VIDEO_CODEC": "h264"},
     "h264-360": {"FER_VIDEO_CODEC": "h264", "FER_CAMERA": "480x360@30"},
+    "h264-lt1": {"FER_VIDEO_CODEC": "h264", "FER_LITERT_THREADS": "1"},
 }
 
 

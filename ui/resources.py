@@ -5,6 +5,8 @@ aiortc crashes the server, so Keras is only loaded lazily for explanations.)
 """
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from fer.classes import SEVEN
@@ -15,8 +17,9 @@ from fer.pipeline import FramePipeline
 
 @st.cache_resource(show_spinner="Loading the model ...")
 def get_classifier(model_name: str | None) -> Classifier:
-    """The classifier for a model in models/ (None = the shipped default); loaded once per process."""
-    return load_classifier(model_name)
+    """The classifier for a model in models/ (None = the shipped default); loaded once per process.
+    ``FER_LITERT_THREADS`` (default 2): its interpreter threads."""
+    return load_classifier(model_name, num_threads=int(os.environ.get("FER_LITERT_THREADS", "2")))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)  # every slider position is a new entry
