@@ -2,9 +2,9 @@
 
     python deploy/serve.py --replicas 2 --port 8500
 
-Each replica is a `streamlit run app.py` on 127.0.0.1 (ports ``--first-port`` and up), loading its
-model once; nginx (Debian's, ``apt-get install nginx``) listens on ``--host:--port`` and sends each
-browser to one replica for its whole visit (deploy/nginx.conf.template). The video itself does not
+Each replica is a `streamlit run app.py` (through deploy/launch.py) on 127.0.0.1 (ports
+``--first-port`` and up), loading its model once; nginx (Debian's, ``apt-get install nginx``)
+listens on ``--host:--port`` and sends each browser to one replica for its whole visit (deploy/nginx.conf.template). The video itself does not
 pass through nginx: each replica's WebRTC media goes straight between it and the browser, so a real
 deployment needs STUN/TURN (``FER_ICE_SERVERS``, see the README).
 
@@ -48,7 +48,7 @@ def render_config(prefix: Path, listen: str, ports: list[int], max_body: str = "
 
 def start_replica(i: int, port: int, log_dir: Path, extra_env: dict) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1", FER_REPLICA_ADDR=f"127.0.0.1:{port}", **extra_env)
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
+    cmd = [sys.executable, str(REPO / "deploy" / "launch.py"), "--server.headless=true",
            f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false",
            "--server.fileWatcherType=none", "--server.runOnSave=false"]
     log = open(log_dir / f"replica{i}.log", "wb")  # noqa: SIM115 - stays open for the child

@@ -8,6 +8,7 @@ call costs tens of milliseconds of overhead.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,6 +186,14 @@ class Classifier:
                 message = " ".join(str(e).split())  # one line; Keras names the refused class near the end
                 raise ModelError(f"could not load {path} (refused or damaged): {type(e).__name__}: {message}") from e
         return self._keras
+
+
+def server_threads() -> int:
+    """The dashboard's classifier threads: ``FER_LITERT_THREADS``, default 2."""
+    raw = os.environ.get("FER_LITERT_THREADS", "2")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ModelError(f"FER_LITERT_THREADS must be a whole number >= 1, not {raw!r}")
+    return int(raw)
 
 
 _cache: dict[tuple[str, int], Classifier] = {}

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 names.append(extra)
         make_self_signed(args.cert, args.key, names, ips)
         print(f"made a self-signed certificate for {', '.join(names + ips)}: {args.cert}", flush=True)
-    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+    cmd = [sys.executable, str(REPO / "deploy" / "launch.py"),
            f"--server.sslCertFile={args.cert}", f"--server.sslKeyFile={args.key}", *args.streamlit_args]
     os.chdir(REPO)
     os.execv(sys.executable, cmd)

@@ -5,21 +5,19 @@ aiortc crashes the server, so Keras is only loaded lazily for explanations.)
 """
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from fer.classes import SEVEN
 from fer.detectors import DetectorSettings, make_detector
-from fer.model import Classifier, ModelInfo, list_models, load_classifier
+from fer.model import Classifier, ModelInfo, list_models, load_classifier, server_threads
 from fer.pipeline import FramePipeline
 
 
 @st.cache_resource(show_spinner="Loading the model ...")
 def get_classifier(model_name: str | None) -> Classifier:
-    """The classifier for a model in models/ (None = the shipped default); loaded once per process.
-    ``FER_LITERT_THREADS`` (default 2): its interpreter threads."""
-    return load_classifier(model_name, num_threads=int(os.environ.get("FER_LITERT_THREADS", "2")))
+    """The classifier for a model in models/ (None = the shipped default); loaded once per process
+    (deploy/launch.py may have loaded the default already), with ``server_threads()`` threads."""
+    return load_classifier(model_name, num_threads=server_threads())
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)  # every slider position is a new entry

@@ -113,6 +113,16 @@ class StreamlitServer(str):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def serve_command(app: str, root: Path) -> list[str]:
+    """How the product is started: ``deploy/launch.py`` (the README's command: ``streamlit run
+    app.py`` with the heavy libraries loaded first) where ``root`` has it, else ``streamlit run``
+    (an older copy of the code, another app)."""
+    launcher = Path(root) / "deploy" / "launch.py"
+    if app == "app.py" and launcher.is_file():
+        return [sys.executable, str(launcher)]
+    return [sys.executable, "-m", "streamlit", "run", app]
+
+
 @contextlib.contextmanager
 def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | None = None,
                      timeout: float = 120.0, log_path: Path | None = None,
@@ -125,7 +135,7 @@ def streamlit_server(app: str = "app.py", env: dict | None = None, port: int | N
     if log_path is None:
         import tempfile
         log_path = Path(tempfile.mkstemp(prefix="streamlit-", suffix=".log")[1])
-    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.headless=true",
+    cmd = [*serve_command(app, cwd or REPO_ROOT), "--server.headless=true",
            f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"]
     if not repo_watcher_config:
         cmd += ["--server.fileWatcherType=none", "--server.runOnSave=false"]
