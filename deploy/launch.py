@@ -27,7 +27,6 @@ def preload() -> None:
 
     import fer.detectors  # noqa: F401  (fer first: it sets OpenCV's thread-pool options before cv2 loads)
     import fer.live  # noqa: F401
-    import fer.model  # noqa: F401
     import fer.pipeline  # noqa: F401
     import numpy as np
     import pandas  # noqa: F401

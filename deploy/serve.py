@@ -4,8 +4,8 @@
 
 Each replica is a `streamlit run app.py` (through deploy/launch.py) on 127.0.0.1 (ports
 ``--first-port`` and up), loading its model once; nginx (Debian's, ``apt-get install nginx``)
-listens on ``--host:--port`` and sends each browser to one replica for its whole visit (deploy/nginx.conf.template). The video itself does not
-pass through nginx: each replica's WebRTC media goes straight between it and the browser, so a real
+listens on ``--host:--port`` and sends each browser to one replica for its whole visit
+(deploy/nginx.conf.template). The video itself does not pass through nginx: each replica's WebRTC media goes straight between it and the browser, so a real
 deployment needs STUN/TURN (``FER_ICE_SERVERS``, see the README).
 
 Prints one ``replica N pid P port Q`` line per replica and ``nginx pid P port Q``, writes the same as

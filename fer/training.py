@@ -396,13 +396,14 @@ def values_per_root(values: dict[str, V], roots: list[str], option: str | None =
     given per source (``rafdb``) or per root path. With ``option`` (its flag, for the message), a key
     that names none of ``roots`` is an error."""
     from .data import source_name
-    out = {}
+    out, matched = {}, set()
     for r in roots:
         for key, v in values.items():
             if key in (r, source_name(r)):
                 out[r] = v
+                matched.add(key)
     if option:
-        unknown = [key for key in values if not any(key in (r, source_name(r)) for r in roots)]
+        unknown = [key for key in values if key not in matched]
         if unknown:
             raise ValueError(f"{option} given for {sorted(unknown)}, which are not among the training roots")
     return out

@@ -4,18 +4,20 @@ not change is not scanned again, yet a face a view found and nobody follows is l
 every FULL_EVERY-th rescan of a view is whole; the live page's way on the clip finds as many faces."""
 from __future__ import annotations
 
+import sys
+
 import cv2
 import numpy as np
 
+from fer.config import REPO_ROOT
 from fer.detectors import changes as changes_module
+from fer.detectors import make_detector
 from fer.detectors.base import Box, iou
 from fer.detectors.changes import SceneChanges
 from fer.detectors.haar import UPRIGHT, FaceDetector
 from fer.live import LiveSession
 from fer.pipeline import FramePipeline, to_gray
 
-import sys
-from fer.config import REPO_ROOT
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 from clips import score  # noqa: E402
 
@@ -85,7 +87,6 @@ def test_the_live_way_finds_as_many_faces_of_the_real_clip_scanning_only_what_ch
     """The clips shown at 30 fps as the browser's camera shows them (each frame 2-3 times), on the
     video clock (deterministic), rescans whole against rescans of what changed. Measured: head-pose
     76.8 % both, walking 87.8 % whole and 90.2 % changed-only, no more false boxes."""
-    from fer.detectors import make_detector
     for clip in (head_pose, walking):
         result = {}
         for skip in (False, True):

@@ -183,18 +183,20 @@ class FaceDetector:
         if regions is None:
             found = self._detect(gray, skip, [view])
         else:
-            found = [hit for region in regions for hit in self._detect_in(gray, region, skip, view)]
+            found = [hit for region in regions for hit in self._detect_in(gray, region, skip, [view])]
         if changes is not None:
             changes.found(view, [b for b, _ in found])
         return self._remembered(found)
 
     def _detect_in(self, gray: np.ndarray, region: tuple[int, int, int, int], skip: Sequence[Box],
-                   view: View) -> list[tuple[Box, View]]:
-        """``_detect`` through ``view`` on the part (x0, y0, x1, y1) of ``gray``, in frame pixels."""
+                   views: Sequence[View], min_size: int | None = None) -> list[tuple[Box, View]]:
+        """``_detect`` on the part (x0, y0, x1, y1) of ``gray``, with ``skip`` and the results in
+        frame pixels."""
         x0, y0, x1, y1 = region
         inside = [c for c in (clipped(Box(b.x - x0, b.y - y0, b.w, b.h), x1 - x0, y1 - y0) for b in skip)
                   if c is not None]
-        return [(Box(b.x + x0, b.y + y0, b.w, b.h), v) for b, v in self._detect(gray[y0:y1, x0:x1], inside, [view])]
+        return [(Box(b.x + x0, b.y + y0, b.w, b.h), v)
+                for b, v in self._detect(gray[y0:y1, x0:x1], inside, views, min_size)]
 
     def _detect(self, gray: np.ndarray, skip: Sequence[Box], views: Sequence[View],
                 min_size: int | None = None) -> list[tuple[Box, View]]:
@@ -326,8 +328,8 @@ class FaceDetector:
         views = [v for v in self.views if v.cascade == "frontal"]
         side = max(b.w, b.h)
         lo, hi = SEARCH_SIZE_RANGE
-        region = self._detect(gray[y0:y1, x0:x1], (), views, min_size=max(1, int(lo * side)))
-        hits = [(Box(r.x + x0, r.y + y0, r.w, r.h), v) for r, v in region if r.w <= hi * side]
+        region = self._detect_in(gray, (x0, y0, x1, y1), (), views, min_size=max(1, int(lo * side)))
+        hits = [(r, v) for r, v in region if r.w <= hi * side]
         if not hits:
             return None
         cx, cy = b.x + b.w / 2, b.y + b.h / 2
