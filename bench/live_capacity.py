@@ -14,6 +14,7 @@ Configurations (``--configs``, any of):
   h264      this code's defaults: H.264 preferred (x264 ultrafast), one thread per codec, repeats skipped
   h264-360  the same, with the camera asked for 480x360
   h264-lt1  the same, with the classifier's LiteRT interpreter at one thread (FER_LITERT_THREADS)
+  h264-rate0  the same, with the browser's own sending bitrate (no floor or start asked for in the answer)
 
     python bench/live_capacity.py                            # old vp8 h264, 1 2 3 sessions, 60 s each
     python bench/live_capacity.py --configs vp8 h264 --sessions 1 --seconds 20
@@ -48,6 +49,7 @@ CONFIGS = {
     "h264": {"FER_VIDEO_CODEC": "h264"},
     "h264-360": {"FER_VIDEO_CODEC": "h264", "FER_CAMERA": "480x360@30"},
     "h264-lt1": {"FER_VIDEO_CODEC": "h264", "FER_LITERT_THREADS": "1"},
+    "h264-rate0": {"FER_VIDEO_CODEC": "h264", "FER_SEND_MIN_KBPS": "0", "FER_SEND_START_KBPS": "0"},
 }
 
 

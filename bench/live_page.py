@@ -1,5 +1,6 @@
-"""Benchmark the live page the way a user meets it: a real `streamlit run app.py`, headless Chromium
-with a fake 30 fps 640x480 camera of 1, 2 and 4 real faces, START, watch, STOP.
+"""Benchmark the live page the way a user meets it: a real server (deploy/launch.py), headless Chromium
+with a fake 30 fps 640x480 camera of 1, 2 and 4 real faces (``--clips``: also the shared real clips,
+without colour), START, watch, STOP.
 
 Prints, per face count: START visible after page open, first processed frame after START,
 processed fps (the page's own figure), browser fps (inbound-rtp framesPerSecond), pipeline latency,
@@ -7,6 +8,7 @@ and the server's RSS at the start and the end (``--minutes 5 --faces 1`` is the 
 
     python bench/live_page.py                 # 1, 2, 4 faces, 20 s each
     python bench/live_page.py --minutes 5 --faces 1
+    python bench/live_page.py --faces 1 --clips --seconds 10
 
 Runs in a loopback-only network namespace when started as root (as the browser tests do).
 Figures measured while something else loads the CPU (e.g. training) say little about the product.
@@ -27,13 +29,14 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "browser")]
 
 import fake_camera  # noqa: E402
 import live_driver as drive  # noqa: E402
+import real_footage  # noqa: E402
 import support  # noqa: E402
 from support import group_rss_mb  # noqa: E402
 
 
 @dataclass
 class Result:
-    faces: int
+    faces: int | str  # "clips": the real footage
     start_visible_s: float
     first_processed_s: float | None
     processed_fps: float
@@ -57,7 +60,7 @@ def build_videos(counts: list[int], out: Path) -> dict[int, Path]:
     return videos
 
 
-def run_one(playwright, video: Path, faces: int, seconds: float) -> Result:
+def run_one(playwright, video: Path, faces: int | str, seconds: float) -> Result:
     browser = support.launch_chromium(playwright, video)
     try:
         with support.streamlit_server() as url:
@@ -103,6 +106,8 @@ def main() -> None:
     ap.add_argument("--faces", type=int, nargs="+", default=[1, 2, 4], choices=[1, 2, 3, 4])
     ap.add_argument("--seconds", type=float, default=20.0, help="streaming time per face count")
     ap.add_argument("--minutes", type=float, help="streaming time per face count, in minutes (memory run)")
+    ap.add_argument("--clips", action="store_true",
+                    help="also a row with ../shared/data/videos as the camera (gray, so annotations show)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
     seconds = args.minutes * 60 if args.minutes else args.seconds
@@ -114,10 +119,12 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     results = []
     with tempfile.TemporaryDirectory(prefix="fer-bench-") as tmp:
-        videos = build_videos(args.faces, Path(tmp))
+        videos: dict = build_videos(args.faces, Path(tmp))
+        if args.clips:
+            videos["clips"] = real_footage.build(Path(tmp) / "clips.y4m", gray=True).y4m
         with sync_playwright() as p:
-            for n in args.faces:
-                results.append(run_one(p, videos[n], n, seconds))
+            for n, video in videos.items():
+                results.append(run_one(p, video, n, seconds))
                 print(json.dumps(asdict(results[-1])), flush=True)
     cols = [("faces", "faces"), ("START visible s", "start_visible_s"), ("first frame s", "first_processed_s"),
             ("processed fps", "processed_fps"), ("browser fps", "browser_fps"), ("latency ms", "latency_ms"),

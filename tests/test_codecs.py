@@ -5,6 +5,8 @@ the pieces: the answer's order with aiortc's real codec list, the environment sw
 arithmetic of the split."""
 from __future__ import annotations
 
+import copy
+
 import pytest
 from aiortc.codecs import CODECS, init_codecs
 
@@ -30,13 +32,26 @@ def test_answer_lists_the_preferred_codec_first_with_its_rtx(name):
 
 
 def test_defaults(monkeypatch):
-    for var in ("FER_VIDEO_CODEC", "FER_H264_PRESET", "FER_CODEC_THREADS", "FER_SKIP_REPEATS"):
+    for var in ("FER_VIDEO_CODEC", "FER_H264_PRESET", "FER_CODEC_THREADS", "FER_SKIP_REPEATS",
+                "FER_SEND_MIN_KBPS", "FER_SEND_START_KBPS"):
         monkeypatch.delenv(var, raising=False)
-    assert codecs.settings_from_env() == codecs.CodecSettings("h264", "ultrafast", 1, True)
+    assert codecs.settings_from_env() == codecs.CodecSettings("h264", "ultrafast", 1, True, 800, 1500)
+
+
+def test_answer_asks_the_browser_for_a_sending_bitrate():
+    # aiortc hands the answer copies of its codec list (find_common_codecs): so do we
+    answer = codecs.answer_codecs(copy.deepcopy(_video_codecs()), codecs.CodecSettings(min_kbps=800, start_kbps=1500))
+    media = [c for c in answer if c.mimeType.lower() != "video/rtx"]
+    assert media and all(c.parameters["x-google-min-bitrate"] == 800 for c in media)
+    assert all(c.parameters["x-google-start-bitrate"] == 1500 for c in media)
+    assert all("x-google-min-bitrate" not in c.parameters for c in answer if c.mimeType.lower() == "video/rtx")
+    plain = codecs.answer_codecs(copy.deepcopy(_video_codecs()), codecs.CodecSettings(min_kbps=0, start_kbps=0))
+    assert not any(k.startswith("x-google") for c in plain for k in c.parameters)
 
 
 @pytest.mark.parametrize("var,value", [("FER_VIDEO_CODEC", "av1"), ("FER_H264_PRESET", "placebo"),
-                                       ("FER_CODEC_THREADS", "two"), ("FER_CODEC_THREADS", "-1")])
+                                       ("FER_CODEC_THREADS", "two"), ("FER_CODEC_THREADS", "-1"),
+                                       ("FER_SEND_MIN_KBPS", "fast"), ("FER_SEND_START_KBPS", "-5")])
 def test_bad_settings_name_the_variable(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
     with pytest.raises(ValueError, match=var):

@@ -50,7 +50,8 @@ INIT_SCRIPT = r"""
             mimeType: codec.mimeType || null, sdpFmtpLine: codec.sdpFmtpLine || null,
             frameWidth: r.frameWidth || null, frameHeight: r.frameHeight || null,
             framesPerSecond: r.framesPerSecond || null,
-            implementation: r.encoderImplementation || r.decoderImplementation || null};
+            implementation: r.encoderImplementation || r.decoderImplementation || null,
+            targetBitrate: r.targetBitrate || null};
         }
       });
     }

@@ -58,14 +58,17 @@ def clip_frames(path: Path) -> list[np.ndarray]:
     return [src[min(len(src) - 1, int(i * rate / FPS))] for i in range(n)]
 
 
-def build(out: Path, root: Path | None = None, clips: int | None = None) -> Footage:
+def build(out: Path, root: Path | None = None, clips: int | None = None, gray: bool = False) -> Footage:
     """Every clip (or the first ``clips``) back to back, 30 fps, 640x480, stamped, as ``out`` (y4m).
-    A few seconds; ~110 MB for both clips."""
+    A few seconds; ~110 MB for both clips. ``gray``: without colour, so that the page's coloured
+    annotations tell a processed frame from a raw one (live_driver's watcher)."""
     clips = clip_paths(root)[:clips]
     video = []
     for clip in clips:
         video.extend(f.copy() for f in clip_frames(clip))
     for i, img in enumerate(video):
+        if gray:
+            img[:] = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
         frame_code.stamp(img, i)
     fake_camera.write_y4m(out, video)
     return Footage(out, len(video), tuple(c.name for c in clips))
