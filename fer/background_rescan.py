@@ -57,6 +57,12 @@ class BackgroundRescan:
         frame = frame_bgr.copy()  # the caller draws on its frame next
         self._future = _shared_pool().submit(pipeline.rescan, frame, skip, turn, changes)
 
+    def submit_search(self, pipeline, gray: np.ndarray, requests: list) -> None:
+        """Run ``pipeline.search_regions`` (missed faces' region searches, noted on the frame
+        ``gray``; the caller must not write to it) instead of a rescan; ``take`` then returns
+        (missed box, found box) pairs."""
+        self._future = _shared_pool().submit(pipeline.search_regions, gray, requests)
+
     def take(self) -> tuple[list[Box], list]:
         """The boxes of the rescan that finished since the last call, and the detector's hints about
         them (``FramePipeline.rescan``); nothing if none finished, or it failed."""

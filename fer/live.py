@@ -71,6 +71,7 @@ class LiveSession:
         self.rescan_every_s = rescan_every_s
         self.read_every_s = read_every_s
         self._background = BackgroundRescan() if background_rescans else None
+        self._searching = BackgroundRescan() if background_rescans else None  # missed faces' region searches
         self.skip_unchanged = skip_unchanged
         self.changes: SceneChanges | None = None  # what each rescan view last saw of this stream
         self.log = SessionLog()
@@ -169,7 +170,9 @@ class LiveSession:
         """This frame's faces: the followed ones searched for near their boxes, plus the new ones a
         background rescan finished finding since the last frame (as found, a frame or two ago; the
         next frame searches near them like any followed face). A due rescan is handed to the
-        background (one at a time)."""
+        background (one at a time), and so are the region searches for the faces the near-search
+        just missed (Haar's fallback, 10-15 ms; such a face keeps its box meanwhile, and a face a
+        search finds replaces that box). While a search runs, misses are searched for inline."""
         new, hints = self._background.take()
         if new:
             pipeline.adopt(new, hints)
@@ -178,17 +181,29 @@ class LiveSession:
             self._turn += 1
             if near:
                 self._last_rescan = now
-        found = pipeline.locate(frame_bgr, near=near) if near else Located(to_gray(frame_bgr), [], 0.0)
+        pairs, views = self._searching.take()
+        if pairs:
+            pipeline.adopt([f for _, f in pairs], views)
+        searching = self._searching.busy()
+        found = pipeline.locate(frame_bgr, near=near, defer_searches=not searching) if near \
+            else Located(to_gray(frame_bgr), [], 0.0)
         boxes = list(found.boxes)
+        for missed, f in pairs:  # a missed face found again by its region search replaces its held box
+            boxes = [k for k in boxes if k != missed and overlap(f, k) < 0.5] + [f]
         for b in new:
             if all(overlap(b, k) < 0.5 for k in boxes):
                 boxes.append(b)
+        if not searching:
+            requests = pipeline.take_deferred()
+            if requests:
+                self._searching.submit_search(pipeline, found.gray, requests)
         return Located(found.gray, largest_first(boxes), found.detect_ms)
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False
         if self._background is not None:
             self._background.reset()
+            self._searching.reset()
         if len(self.log):  # an empty one is just dropped (a page may still hold it; nothing to lose)
             self.earlier.append(self.log)
         self.log = SessionLog(classes)

@@ -128,13 +128,18 @@ class FramePipeline:
                                    "total": found.detect_ms + classify_ms})
 
     def locate(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False,
-               turn: int | None = None, changes: SceneChanges | None = None) -> "Located":
+               turn: int | None = None, changes: SceneChanges | None = None,
+               defer_searches: bool = False) -> "Located":
         """``analyse``'s first half: where the faces are (see ``analyse`` for ``near`` and ``rescan``),
         and the gray frame ``read`` classifies them in. ``turn`` and ``changes``: the rescan's number
-        in its stream and the stream's memory of what each view last saw (``FaceFinder.rescan``)."""
+        in its stream and the stream's memory of what each view last saw (``FaceFinder.rescan``).
+        ``defer_searches``: a detector that has slow fallback searches for missed faces (Haar's
+        region search) notes them for ``take_deferred`` instead of running them."""
         t0 = time.perf_counter()
         gray = to_gray(frame_bgr)
         detector = self._thread_detector()
+        if hasattr(detector, "defer_searches"):
+            detector.defer_searches = defer_searches
         seen = gray if detector.takes == "gray" else frame_bgr
         if near is not None and rescan:
             kept = detector.detect_near(seen, near) if near else []
@@ -155,6 +160,18 @@ class FramePipeline:
         seen = to_gray(frame_bgr) if detector.takes == "gray" else frame_bgr
         boxes = detector.rescan(seen, skip=skip, turn=turn, changes=changes)
         return boxes, detector.hints(boxes)
+
+    def take_deferred(self) -> list:
+        """The searches this thread's detector noted in its last ``locate(defer_searches=True)``
+        calls, for ``search_regions`` on another thread (empty for a detector without any)."""
+        detector = self._thread_detector()
+        return detector.take_deferred() if hasattr(detector, "take_deferred") else []
+
+    def search_regions(self, gray: np.ndarray, requests: list) -> tuple[list[tuple[Box, Box]], list]:
+        """``take_deferred``'s searches on ``gray``, in the calling thread's own detector: the (missed
+        box, found box) pairs, and the detector's hints about the found ones, for ``adopt``."""
+        hits = self._thread_detector().search_regions(gray, requests)
+        return [(b, f) for b, f, _ in hits], [view for _, _, view in hits]
 
     def adopt(self, boxes: list[Box], hints: list) -> None:
         """Boxes found by ``rescan`` on another thread: this thread's detector takes them and their hints."""

@@ -123,6 +123,10 @@ class FaceDetector:
         self._turn = 0
         self._held = HeldBoxes()
         self._follower = FaceFollower()
+        #: A live stream sets this: a region search ``detect_near`` would run is noted instead
+        #: (``take_deferred``) and run by ``search_regions`` on another thread, so no frame waits for it.
+        self.defer_searches = False
+        self._deferred: list[tuple[Box, tuple[int, int, int, int]]] = []
 
     def shrink_factor(self, min_size: int | None = None) -> float:
         """How much the frame is shrunk before scanning for faces of ``min_size`` (default: the
@@ -317,7 +321,29 @@ class FaceDetector:
                 return clipped(box, w, h) or b, view
         if self._held.holding(b):
             return None
+        if self.defer_searches:
+            self._deferred.append((b, (x0, y0, x1, y1)))
+            return None
         return self._search_region(gray, b, x0, y0, x1, y1)
+
+    def take_deferred(self) -> list[tuple[Box, tuple[int, int, int, int]]]:
+        """The region searches ``detect_near`` noted (with ``defer_searches``) since the last call:
+        (the missed face's box, its region x0, y0, x1, y1)."""
+        out, self._deferred = self._deferred, []
+        return out
+
+    def search_regions(self, gray: np.ndarray, requests: Sequence[tuple[Box, tuple[int, int, int, int]]]
+                       ) -> list[tuple[Box, Box, View]]:
+        """``take_deferred``'s searches run on ``gray`` (the frame they were noted on): (the missed
+        box, the face found for it, the view that found it) for each search that found one."""
+        gray = _gray(gray, "search_regions")
+        h, w = gray.shape
+        out = []
+        for b, (x0, y0, x1, y1) in requests:
+            hit = self._search_region(gray, b, x0, y0, x1, y1)
+            if hit is not None:
+                out.append((b, clipped(hit[0], w, h) or b, hit[1]))
+        return out
 
     def _search_region(self, gray: np.ndarray, b: Box, x0: int, y0: int, x1: int, y1: int
                        ) -> tuple[Box, View] | None:
