@@ -2,6 +2,8 @@
 
     python bench/compare_fer.py [--limit-per-class N] [--runs 100] [--video-seconds 5] [--detect-per-class 10]
                                 [--sizes 64 96 128 192] [--val] [--json]
+    python bench/compare_fer.py --scene ../shared/data/videos/CLIP.mp4 --skip accuracy classifier detection
+                                [--detector blazeface]
 
 Measures both systems on the same inputs and prints each figure with the ratio ours / theirs:
 
@@ -54,7 +56,8 @@ from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
 from fer.evaluation import report  # noqa: E402
 from fer.model import Classifier, load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
-from latency import command_line, live_path_ms, panning_frames, record, timed  # noqa: E402  (bench/latency.py)
+from latency import (build_detector, command_line, live_path_ms, panning_frames, read_frames,  # noqa: E402
+                     record, timed)  # (bench/latency.py)
 
 FER_VERSION = "25.10.3"
 OUT = BENCH / "out"
@@ -188,37 +191,42 @@ def _summary(ms: list[float]) -> dict:
             "runs": len(ms)}
 
 
-def frame_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, runs: int, warmup: int) -> dict:
-    """Detect + classify on one frame, the two systems alternating run by run (who goes first
-    alternates too), so a slow stretch of the machine hits both. Then fer alone with its Keras file
-    (``use_tflite=False``, one Keras call per frame: fer's path before it shipped the TFLite file), in
-    its own block: TensorFlow's threads keep spinning after a Keras call and would slow whatever ran
-    next."""
-    path = OUT / "compare-frame.npy"
-    np.save(path, frame)
-    ours_call = lambda: pipe.analyse(frame)  # noqa: E731
-    timed(ours_call, 0, warmup)
-    theirs_faces = peer.ask("frame", npy=str(path), runs=0, warmup=warmup)["faces"]
+def frame_latency(pipe: FramePipeline, peer: Peer, frames: list[np.ndarray], runs: int, warmup: int) -> dict:
+    """Detect + classify on one frame (or, for a real scene's clip, on its frames in turn), the two
+    systems alternating run by run (who goes first alternates too), so a slow stretch of the machine
+    hits both. Then fer alone with its Keras file (``use_tflite=False``, one Keras call per frame:
+    fer's path before it shipped the TFLite file), in its own block: TensorFlow's threads keep
+    spinning after a Keras call and would slow whatever ran next."""
+    paths = []
+    for k, frame in enumerate(frames):
+        paths.append(OUT / f"compare-frame-{k}.npy")
+        np.save(paths[-1], frame)
+    for k, frame in enumerate(frames[:max(1, warmup)]):
+        timed(lambda: pipe.analyse(frame), 0, max(1, warmup // len(frames)))
+        peer.ask("frame", npy=str(paths[k]), runs=0, warmup=max(1, warmup // len(frames)))
     ours, theirs = [], []
     for i in range(runs):
+        k = i % len(frames)
         for who in ((0, 1) if i % 2 == 0 else (1, 0)):
             if who == 0:
-                ours += timed(ours_call, 1, 0)
+                ours += timed(lambda: pipe.analyse(frames[k]), 1, 0)
             else:
-                theirs += peer.ask("frame", npy=str(path), runs=1)["ms"]
-    keras = peer.ask("frame", npy=str(path), runs=max(10, runs // 2), warmup=warmup, model="keras")
-    return {"size": [int(frame.shape[1]), int(frame.shape[0])],
-            "ours": {**_summary(ours), "faces": len(pipe.analyse(frame).faces)},
-            "fer": {**_summary(theirs), "faces": theirs_faces},
-            "fer_keras": {**_summary(keras["ms"]), "faces": keras["faces"]}}
+                theirs += peer.ask("frame", npy=str(paths[k]), runs=1)["ms"]
+    keras = [peer.ask("frame", npy=str(paths[i % len(frames)]), runs=1, warmup=warmup if i == 0 else 0,
+                      model="keras") for i in range(max(10, runs // 2))]
+    mean_faces = lambda counts: round(statistics.fmean(counts), 2)  # noqa: E731
+    return {"size": [int(frames[0].shape[1]), int(frames[0].shape[0])], "frames": len(frames),
+            "ours": {**_summary(ours), "faces": mean_faces([len(pipe.analyse(f).faces) for f in frames])},
+            "fer": {**_summary(theirs), "faces": mean_faces(
+                [peer.ask("frame", npy=str(p), runs=0, warmup=0)["faces"] for p in paths])},
+            "fer_keras": {**_summary([m for r in keras for m in r["ms"]]), "faces": keras[0]["faces"]}}
 
 
-def video_latency(pipe: FramePipeline, peer: Peer, frame: np.ndarray, seconds: float, rounds: int = 2) -> dict:
-    """A panning clip of ``frame`` (bench/latency.py's video path): our live path (a rescan of
-    one view every 0.125 s, search near followed faces in between, tracking, drawing; paced at 30 fps, so caches go cold
-    as they do live) against fer's ``detect_emotions`` on every frame (fer has no video mode; its
-    frames run back to back, warm). Clip by clip, alternating who goes first."""
-    clip = panning_frames(frame, int(seconds * 30))
+def video_latency(pipe: FramePipeline, peer: Peer, clip: list[np.ndarray], rounds: int = 2) -> dict:
+    """A clip (a real scene's, or bench/latency.py's panning frames): our live path (a rescan of one
+    view every 0.125 s, search near followed faces in between, tracking, drawing; paced at 30 fps, so
+    caches go cold as they do live) against fer's ``detect_emotions`` on every frame (fer has no video
+    mode; its frames run back to back, warm). Clip by clip, alternating who goes first."""
     path = OUT / "compare-clip.npy"
     np.save(path, np.stack(clip))
     ours, theirs, scans = [], [], 0
@@ -312,17 +320,18 @@ def table(result: dict) -> list[str]:
     if "frame" in result:
         fr = result["frame"]
         o, t = fr["ours"], fr["fer"]
-        rows.append((f"frame {fr['size'][0]}x{fr['size'][1]}, detect + classify, median ms",
+        what = f"{fr['frames']} real-scene frames" if fr.get("frames", 1) > 1 else "frame"
+        rows.append((f"{what} {fr['size'][0]}x{fr['size'][1]}, detect + classify, median ms",
                      f"{o['median_ms']:.2f}", f"{t['median_ms']:.2f}", _ratio(o["median_ms"], t["median_ms"])))
         rows.append(("  p90 ms", f"{o['p90_ms']:.2f}", f"{t['p90_ms']:.2f}", _ratio(o["p90_ms"], t["p90_ms"])))
-        rows.append(("  faces found in it", str(o["faces"]), str(t["faces"]), None))
+        rows.append(("  faces found in it (mean a frame)", str(o["faces"]), str(t["faces"]), None))
         k = fr["fer_keras"]
         rows.append(("  same, fer with its Keras file, median ms", "", f"{k['median_ms']:.2f}",
                      _ratio(o["median_ms"], k["median_ms"])))
     if "video" in result:
         v = result["video"]
         o, t = v["ours"], v["fer"]
-        rows.append((f"video, {v['frames']} panning frames x {v['rounds']}: median ms", f"{o['median_ms']:.2f}",
+        rows.append((f"video, {v['frames']} {v.get('kind', 'panning')} frames x {v['rounds']}: median ms", f"{o['median_ms']:.2f}",
                      f"{t['median_ms']:.2f}", _ratio(o["median_ms"], t["median_ms"])))
         rows.append(("  mean ms (ours: live path, full scans included)", f"{o['mean_ms']:.2f}", f"{t['mean_ms']:.2f}",
                      _ratio(o["mean_ms"], t["mean_ms"])))
@@ -361,6 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip", nargs="*", default=[],
                    choices=["accuracy", "frame", "video", "classifier", "detection"])
     p.add_argument("--threads", type=int, default=2, help="our LiteRT threads (fer keeps its default)")
+    p.add_argument("--scene", help="a real scene (an image, or a clip whose frames are used in turn) for the "
+                                   "frame and video rows, instead of a FER2013 face pasted on a canvas")
+    p.add_argument("--width", type=int, default=640, help="--scene's frames resized to this width")
+    p.add_argument("--detector", default="haar", help="our detector (haar, blazeface, blazeface-full)")
     p.add_argument("--venv", type=Path, default=PEER_VENV, help="where fer's own venv is made and reused")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
     p.add_argument("--record", action="store_true",
@@ -377,7 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     python = ensure_peer_venv(args.venv, quiet=args.json)
     clf = load_classifier(num_threads=args.threads)
-    pipe = FramePipeline(clf, FaceDetector(DetectorSettings()))
+    pipe = FramePipeline(clf, FaceDetector(DetectorSettings()) if args.detector == "haar"
+                         else build_detector(args.detector))
+    scene = read_frames(args.scene, args.width) if args.scene else [latency_frame(args.face_px)]
     with Peer(python) as peer:
         say("starting fer in its venv (imports TensorFlow) ...")
         hello = peer.ask("hello")
@@ -392,10 +407,13 @@ def main(argv: list[str] | None = None) -> int:
                 result["accuracy"].append(accuracy(clf, peer, split, args.limit_per_class))
         if "frame" not in args.skip:
             say(f"frame latency, {args.runs} alternating runs each ...")
-            result["frame"] = frame_latency(pipe, peer, latency_frame(args.face_px), args.runs, args.warmup)
+            result["frame"] = frame_latency(pipe, peer, scene, args.runs, args.warmup)
         if "video" not in args.skip:
-            say(f"video: a {args.video_seconds:.0f} s panning clip, our live path vs fer on every frame ...")
-            result["video"] = video_latency(pipe, peer, latency_frame(args.face_px), args.video_seconds)
+            say(f"video: a {args.video_seconds:.0f} s clip, our live path vs fer on every frame ...")
+            n = int(args.video_seconds * 30)  # a clip's frames in order, looped, as bench/latency.py does
+            clip = [scene[i % len(scene)] for i in range(n)] if len(scene) > 1 else panning_frames(scene[0], n)
+            result["video"] = video_latency(pipe, peer, clip)
+            result["video"]["kind"] = "real-scene" if len(scene) > 1 else "panning"
         if "classifier" not in args.skip:
             say(f"classifier latency, {args.clf_runs} calls each ...")
             result["classifier"] = classifier_latency(clf, peer, first_face(clf.input_size), args.clf_runs)
