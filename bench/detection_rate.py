@@ -82,15 +82,11 @@ def still_rates(clip, detect, gray: bool) -> tuple[list[list[Box]], list[float]]
     return boxes, ms
 
 
-def video_rates(clip, pipe, skip_unchanged: bool = True) -> tuple[list[list[Box]], list[float]]:
-    """The clip as the live page sees it: a LiveSession fed each frame at the clip's pace
-    (detect + classify + track; drawing is on a copy, as live). ``skip_unchanged``: rescans look
-    only where the picture changed (the product's way) or at the whole frame (the old way)."""
-    from fer.live import LiveSession
-    session = LiveSession(skip_unchanged=skip_unchanged)
+def _paced(session, pipe, frames: list, fps: float) -> tuple[list[list[Box]], list[float]]:
+    """``frames`` through ``session`` at ``fps`` on the wall clock: (boxes shown, ms) per frame."""
     boxes, ms = [], []
-    for frame in clip.frames:
-        due = time.perf_counter() + 1 / clip.fps
+    for frame in frames:
+        due = time.perf_counter() + 1 / fps
         t = time.perf_counter()
         session.process(frame.copy(), pipe)
         ms.append((time.perf_counter() - t) * 1e3)
@@ -98,34 +94,36 @@ def video_rates(clip, pipe, skip_unchanged: bool = True) -> tuple[list[list[Box]
         boxes.append([f.box for f in update.faces] if update else [])
         time.sleep(max(0.0, due - time.perf_counter()))
     return boxes, ms
+
+
+def video_rates(clip, pipe, skip_unchanged: bool = True) -> tuple[list[list[Box]], list[float]]:
+    """The clip as the live page sees it: a LiveSession fed each frame at the clip's pace
+    (detect + classify + track; drawing is on a copy, as live). ``skip_unchanged``: rescans look
+    only where the picture changed (the product's way) or at the whole frame (the old way)."""
+    from fer.live import LiveSession
+    return _paced(LiveSession(skip_unchanged=skip_unchanged), pipe, clip.frames, clip.fps)
+
+
+def _camera_frames(items: list, fps: float, camera_fps: float) -> list:
+    """``items`` (a clip's frames, or their truths) as a ``camera_fps`` camera shows the clip."""
+    n = int(round(len(items) / fps * camera_fps))
+    return [items[min(len(items) - 1, int(i * fps / camera_fps))] for i in range(n)]
 
 
 def live_rates(clip, pipe, camera_fps: float = 30.0) -> tuple[list[list[Box]], list[float]]:
     """The clip as the live page's camera shows it (each frame repeated at its own timing in a 30
     fps camera, as tests/browser/real_footage.py makes it), through a LiveSession the page's way:
     rescans and missed faces' region searches on the background pool, each face read every 45 ms,
-    paced by the wall clock. Scored per camera frame against its clip frame's truth: (boxes per
-    clip frame, in order, for each showing; ms per camera frame)."""
+    paced by the wall clock. Scored per camera frame against its clip frame's truth (``live_truth``):
+    (boxes, ms) per camera frame."""
     from fer.live import LIVE_READ_EVERY_S, LiveSession
     session = LiveSession(read_every_s=LIVE_READ_EVERY_S, background_rescans=True)
-    n = int(round(len(clip.frames) / clip.fps * camera_fps))
-    boxes, ms = [], []
-    for i in range(n):
-        frame = clip.frames[min(len(clip.frames) - 1, int(i * clip.fps / camera_fps))]
-        due = time.perf_counter() + 1 / camera_fps
-        t = time.perf_counter()
-        session.process(frame.copy(), pipe)
-        ms.append((time.perf_counter() - t) * 1e3)
-        update = session.latest()
-        boxes.append([f.box for f in update.faces] if update else [])
-        time.sleep(max(0.0, due - time.perf_counter()))
-    return boxes, ms
+    return _paced(session, pipe, _camera_frames(clip.frames, clip.fps, camera_fps), camera_fps)
 
 
 def live_truth(clip, camera_fps: float = 30.0) -> list[list[Box]]:
     """``live_rates``' truth: each camera frame's clip frame's faces."""
-    n = int(round(len(clip.frames) / clip.fps * camera_fps))
-    return [clip.truth[min(len(clip.truth) - 1, int(i * clip.fps / camera_fps))] for i in range(n)]
+    return _camera_frames(clip.truth, clip.fps, camera_fps)
 
 
 def video_main(args: argparse.Namespace) -> int:
