@@ -52,7 +52,7 @@ from detection_rate import sample_faces  # noqa: E402  (bench/detection_rate.py)
 from fer.compose import background, compose, iou, paste_face  # noqa: E402
 from fer.config import CLASSES, fer2013_root  # noqa: E402
 from fer.data import list_images, load_gray, load_image_set  # noqa: E402
-from fer.detection import Box, DetectorSettings, FaceDetector  # noqa: E402
+from fer.detection import Box  # noqa: E402
 from fer.evaluation import report  # noqa: E402
 from fer.model import Classifier, load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
@@ -201,9 +201,12 @@ def frame_latency(pipe: FramePipeline, peer: Peer, frames: list[np.ndarray], run
     for k, frame in enumerate(frames):
         paths.append(OUT / f"compare-frame-{k}.npy")
         np.save(paths[-1], frame)
-    for k, frame in enumerate(frames[:max(1, warmup)]):
-        timed(lambda: pipe.analyse(frame), 0, max(1, warmup // len(frames)))
-        peer.ask("frame", npy=str(paths[k]), runs=0, warmup=max(1, warmup // len(frames)))
+    per = max(1, warmup // len(frames))
+    ours_faces, fer_faces = [], []
+    for frame, path in zip(frames, paths):  # the warm-up, which also counts each frame's faces
+        timed(lambda: pipe.analyse(frame), 0, per - 1)
+        ours_faces.append(len(pipe.analyse(frame).faces))
+        fer_faces.append(peer.ask("frame", npy=str(path), runs=0, warmup=per)["faces"])
     ours, theirs = [], []
     for i in range(runs):
         k = i % len(frames)
@@ -216,9 +219,8 @@ def frame_latency(pipe: FramePipeline, peer: Peer, frames: list[np.ndarray], run
                       model="keras") for i in range(max(10, runs // 2))]
     mean_faces = lambda counts: round(statistics.fmean(counts), 2)  # noqa: E731
     return {"size": [int(frames[0].shape[1]), int(frames[0].shape[0])], "frames": len(frames),
-            "ours": {**_summary(ours), "faces": mean_faces([len(pipe.analyse(f).faces) for f in frames])},
-            "fer": {**_summary(theirs), "faces": mean_faces(
-                [peer.ask("frame", npy=str(p), runs=0, warmup=0)["faces"] for p in paths])},
+            "ours": {**_summary(ours), "faces": mean_faces(ours_faces)},
+            "fer": {**_summary(theirs), "faces": mean_faces(fer_faces)},
             "fer_keras": {**_summary([m for r in keras for m in r["ms"]]), "faces": keras[0]["faces"]}}
 
 
@@ -390,8 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     python = ensure_peer_venv(args.venv, quiet=args.json)
     clf = load_classifier(num_threads=args.threads)
-    pipe = FramePipeline(clf, FaceDetector(DetectorSettings()) if args.detector == "haar"
-                         else build_detector(args.detector))
+    pipe = FramePipeline(clf, build_detector(args.detector))
     scene = read_frames(args.scene, args.width) if args.scene else [latency_frame(args.face_px)]
     with Peer(python) as peer:
         say("starting fer in its venv (imports TensorFlow) ...")
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"the fer venv imports fer {hello['fer']} from {hello['fer_path']}, not {FER_VERSION}")
         result: dict = {"peer": hello,
                         "ours": {"model": clf.info.name, "litert_threads": args.threads,
-                                 "detector": vars(DetectorSettings())}, "accuracy": []}
+                                 "detector": vars(pipe.detector.settings)}, "accuracy": []}
         if "accuracy" not in args.skip:
             for split in splits:
                 say(f"accuracy on {split}/ ...")

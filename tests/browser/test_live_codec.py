@@ -4,8 +4,8 @@ code read back in the browser.
 One server (default codec settings, camera asked for 480x360) and one Chromium whose fake camera is
 a real clip with the frame counter stamped in (real_footage.py): START, let frames be processed,
 then read getStats() from inside the streamer's iframe. The codec each way must be the one the server
-prefers (H.264, ui/codecs.py), sent at the bitrate its answer asks for, and the frame size the one
-the page asked of the camera; the browser's
+prefers (H.264, ui/codecs.py), carrying the sending bitrate its answer asks for, and the frame size
+the one the page asked of the camera; the browser's
 frame-code reader must read a known stamped frame exactly, and the latency probe must read both the
 returned and the local video.
 """
