@@ -119,9 +119,9 @@ def _predict(args: argparse.Namespace) -> int:
                 continue
             hint = "" if r["faces"] or args.no_detect else " (already a cropped face? add --no-detect)"
             print(f"{r['path']}: {len(r['faces'])} face(s){hint}")
-            for i, f in enumerate(r["faces"]):
+            for f in r["faces"]:
                 probs = "  ".join(f"{c[:3]} {p:4.0%}" for c, p in f["probabilities"].items())
-                print(f"  [{i}] box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
+                print(f"  Face {f['face']}: box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
     return 1 if results and all("error" in r for r in results) else 0
 
 
