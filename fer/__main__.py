@@ -238,6 +238,7 @@ def _record_evaluation(model_dir, args: argparse.Namespace, r: dict) -> None:
         key += f" | {r['class_view']} classes"
     keep = {k: r[k] for k in ("accuracy", "macro_f1", "n", "truth", "flip", "left_out", "per_root") if k in r}
     keep["recall"] = {c: v["recall"] for c, v in r["per_class"].items()}
+    keep["classes"], keep["confusion"] = r["classes"], r["confusion"]  # the model report's matrix per data set
     keep["command"] = _command_line()
     keep["date"] = time.strftime("%Y-%m-%d")
     meta.setdefault("evaluations", {})[key] = keep

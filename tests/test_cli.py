@@ -88,3 +88,20 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
     out = run_cli("predict", str(tmp_path / "x.jpg"), "--model", "no_such_model")
     assert out.returncode == 2
     assert "no model at" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_evaluate_record_keeps_the_confusion_matrix_for_the_model_report(classifier, tmp_path, fer_root):
+    import shutil
+    folder = tmp_path / "m"
+    shutil.copytree(classifier.info.path, folder, ignore=shutil.ignore_patterns("checkpoints", "*.keras"))
+    data = tmp_path / "data"
+    for path, cls in stratified_sample(fer_root / "test", 5, seed=2):
+        (data / cls).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, data / cls / path.name)
+    out = run_cli("evaluate", str(data), "--model", str(folder), "--no-flip", "--record", "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    (rec,) = [v for k, v in json.loads((folder / "metadata.json").read_text())["evaluations"].items()
+              if k.split("|")[0].strip().endswith("/data")]
+    assert rec["confusion"] == r["confusion"] and rec["classes"] == r["classes"]
+    assert sum(map(sum, rec["confusion"])) == r["n"]
