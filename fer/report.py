@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .config import DATA_SET_NAMES, REPO_ROOT
 
 #: Metric-set keys in preference order for the headline: the runtime that serves (LiteRT) on test
 #: first, because that is the figure a user actually gets; val only when test was never measured.
@@ -237,10 +237,6 @@ def speed_sources(metadata: dict) -> list[str]:
         if isinstance(entry, dict) and entry.get("command"):
             out.append(f"{entry['command']} ({entry.get('date', 'date not recorded')}, {entry.get('machine', '')})")
     return out
-
-
-#: Data set folder names -> the names people know them by.
-DATA_SET_NAMES = {"fer2013": "FER2013", "rafdb": "RAF-DB", "affectnet": "AffectNet", "ferplus": "FER+"}
 
 
 def data_set_name(root: str) -> str:
