@@ -9,6 +9,8 @@ and the server's RSS at the start and the end (``--minutes 5 --faces 1`` is the 
     python bench/live_page.py                 # 1, 2, 4 faces, 20 s each
     python bench/live_page.py --minutes 5 --faces 1
     python bench/live_page.py --faces 1 --clips --seconds 10
+    python bench/live_page.py --faces 1 --seconds 3 --compare-warmup --repeat 3   # START -> first boxed frame,
+                                                                                 # cold pipeline vs warmed
 
 Runs in a loopback-only network namespace when started as root (as the browser tests do).
 Figures measured while something else loads the CPU (e.g. training) say little about the product.
@@ -60,10 +62,10 @@ def build_videos(counts: list[int], out: Path) -> dict[int, Path]:
     return videos
 
 
-def run_one(playwright, video: Path, faces: int | str, seconds: float) -> Result:
+def run_one(playwright, video: Path, faces: int | str, seconds: float, env: dict | None = None) -> Result:
     browser = support.launch_chromium(playwright, video)
     try:
-        with support.streamlit_server() as url:
+        with support.streamlit_server(env=env) as url:
             page = drive.new_page(browser)
             frame, start_visible = drive.open_live_page(page, url)
             rss_start = group_rss_mb(url.pgid)
@@ -109,6 +111,9 @@ def main() -> None:
     ap.add_argument("--clips", action="store_true",
                     help="also a row with ../shared/data/videos as the camera (gray, so annotations show)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--compare-warmup", action="store_true",
+                    help="each run twice, alternately: FER_WARMUP=0 (the pipeline cold until the first frame) and 1")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per face count (and per warm-up setting)")
     args = ap.parse_args()
     seconds = args.minutes * 60 if args.minutes else args.seconds
     if not support.in_loopback_only_netns():
@@ -124,8 +129,20 @@ def main() -> None:
             videos["clips"] = real_footage.build(Path(tmp) / "clips.y4m", gray=True).y4m
         with sync_playwright() as p:
             for n, video in videos.items():
-                results.append(run_one(p, video, n, seconds))
-                print(json.dumps(asdict(results[-1])), flush=True)
+                firsts: dict[str, list[float]] = {"cold": [], "warm": []}
+                for _ in range(args.repeat):
+                    for label in (("cold", "warm") if args.compare_warmup else ("warm",)):
+                        env = {"FER_WARMUP": "0" if label == "cold" else "1"}
+                        results.append(run_one(p, video, n, seconds, env))
+                        print(json.dumps({"warmup": label, **asdict(results[-1])}), flush=True)
+                        if results[-1].first_processed_s is not None:
+                            firsts[label].append(results[-1].first_processed_s)
+                if args.compare_warmup and firsts["cold"] and firsts["warm"]:
+                    cold, warm = statistics.median(firsts["cold"]), statistics.median(firsts["warm"])
+                    print(f"{n} face(s), START -> first boxed frame: cold median {cold:.2f} s "
+                          f"({min(firsts['cold']):.2f}-{max(firsts['cold']):.2f}), warmed median {warm:.2f} s "
+                          f"({min(firsts['warm']):.2f}-{max(firsts['warm']):.2f}), warmed / cold {warm / cold:.2f}",
+                          flush=True)
     cols = [("faces", "faces"), ("START visible s", "start_visible_s"), ("first frame s", "first_processed_s"),
             ("processed fps", "processed_fps"), ("browser fps", "browser_fps"), ("latency ms", "latency_ms"),
             ("RSS start MB", "rss_start_mb"), ("RSS end MB", "rss_end_mb"), ("RSS max MB", "rss_max_mb")]

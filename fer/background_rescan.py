@@ -79,3 +79,23 @@ class BackgroundRescan:
     def reset(self) -> None:
         """A new stream: a rescan of the old one's frames is dropped."""
         self._future = None
+
+
+def warm_pool(pipeline, frame_shape: tuple[int, int, int] = (480, 640, 3), wait_s: float = 1.0) -> None:
+    """Have every pool thread load its copy of ``pipeline``'s detector and run one rescan now, before a
+    stream needs them, so a stream's first background rescans don't wait for a detector to load
+    (~250 ms each for Haar). Blocks until done; each job waits up to ``wait_s`` for the others, so
+    that the jobs land on different threads (a pool thread busy with a stream's rescan meanwhile is
+    simply not warmed)."""
+    barrier = threading.Barrier(POOL_THREADS)
+    blank = np.zeros(frame_shape, np.uint8)
+
+    def warm() -> None:
+        try:
+            barrier.wait(timeout=wait_s)
+        except threading.BrokenBarrierError:
+            pass
+        pipeline.rescan(blank, [])
+
+    for f in [_shared_pool().submit(warm) for _ in range(POOL_THREADS)]:
+        f.result()

@@ -8,7 +8,7 @@ import streamlit as st
 from fer.model import ModelError
 from ui import rtc
 from ui.live_stream import (CAMERA_KEY, FILE_KEY, camera_streamer, discard_upload, file_streamer, live_state,
-                            release_streamer, store_upload)
+                            release_streamer, store_upload, warm_for_stream)
 from ui.resources import get_pipeline
 from ui.sidebar import current_settings
 
@@ -93,6 +93,7 @@ if settings.model_name is None:
     st.stop()
 try:
     state.pipeline = get_pipeline(settings.model_name, settings.detector, classes=settings.class_view)
+    warm_for_stream(state.pipeline)  # in the background, before START: the first frame finds it ready
 except (ModelError, RuntimeError, ValueError) as e:
     state.pipeline = None
     st.error(f"The model could not be loaded: {e}")
@@ -133,7 +134,7 @@ while playing and ctx.state.playing:
                                 "Press STOP, then START again.")
     else:
         slots["status"].empty()
-    if not csv_offered:  # the first face of the first session: the download becomes worth offering
+    if not csv_offered and len(state.session.log):  # the session's first face: now worth offering
         csv_offered = offer_session_csv(csv_slot, state)
     if update is not None and update is not last_update:
         timeline = now - last_timeline >= TIMELINE_REFRESH_S
