@@ -17,6 +17,7 @@ import pytest
 from fer.config import CLASSES, data_root, pretrained_root
 from fer.train.backbones import build_backbone
 from fer.train.tfjs import PretrainedError, load_graph_model
+from tfjs_reference import run_original_graph
 
 SIZE = 112
 BGR_MEAN = np.array([103.939, 116.779, 123.68], np.float32)
@@ -53,22 +54,8 @@ def faceres():
 
 def _original_feature(faces_bgr: np.ndarray) -> np.ndarray:
     """``global_pooling/Mean`` of the original graph, run by TensorFlow on BGR minus the mean."""
-    import tensorflow as tf
-    from google.protobuf import json_format
-
-    graph = load_graph_model("faceres")
-    graph_def = json_format.ParseDict(graph.topology, tf.compat.v1.GraphDef())
-    for node in graph_def.node:
-        if node.op == "Const":
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(graph.weights[node.name]))
-        elif node.op == "Placeholder":  # declared 224x224; the network is fully convolutional
-            node.attr["shape"].shape.CopyFrom(tf.TensorShape([None, None, None, 3]).as_proto())
-    graph_def = tf.compat.v1.graph_util.extract_sub_graph(graph_def, ["global_pooling/Mean"])
-    with tf.Graph().as_default() as g:
-        tf.import_graph_def(graph_def, name="")
-        with tf.compat.v1.Session(graph=g) as session:
-            return session.run("global_pooling/Mean:0",
-                               {"input_1:0": faces_bgr.astype(np.float32) - BGR_MEAN})
+    return run_original_graph(load_graph_model("faceres"), "global_pooling/Mean",
+                              {"input_1": faces_bgr.astype(np.float32) - BGR_MEAN})
 
 
 def test_rebuilt_faceres_matches_the_original_graph_on_real_faces(faceres, faces_bgr):
