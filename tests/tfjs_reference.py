@@ -8,6 +8,11 @@ import numpy as np
 from fer.train.tfjs import GraphModel
 
 
+#: TensorFlow.js op names -> TensorFlow's (its converter keeps TensorFlow's fused kernels).
+_TFJS_FUSED_OPS = {"_FusedConv2D": "_FusedConv2D", "FusedDepthwiseConv2dNative": "_FusedDepthwiseConv2dNative",
+                   "_FusedMatMul": "_FusedMatMul"}
+
+
 def run_original_graph(graph: GraphModel, output: str, feed: dict[str, np.ndarray]) -> np.ndarray:
     """``output`` (a node name) of ``graph`` for ``feed`` ({placeholder name: array}).
 
@@ -22,6 +27,13 @@ def run_original_graph(graph: GraphModel, output: str, feed: dict[str, np.ndarra
     for node in graph_def.node:
         if node.op == "Const":
             node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(graph.weights[node.name]))
+        elif node.op in _TFJS_FUSED_OPS:
+            # TensorFlow.js names fused ops its own way and drops the argument types TensorFlow wants.
+            node.op = _TFJS_FUSED_OPS[node.op]
+            if node.op == "_FusedDepthwiseConv2dNative":
+                del node.attr["explicit_paddings"]
+            elif "TArgs" not in node.attr:
+                node.attr["TArgs"].list.type.extend([tf.float32.as_datatype_enum] * node.attr["num_args"].i)
         elif node.op == "Placeholder":
             rank = len(node.attr["shape"].shape.dim)
             node.attr["shape"].shape.CopyFrom(tf.TensorShape([None] * rank).as_proto())
