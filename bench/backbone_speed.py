@@ -4,13 +4,14 @@ size, and LiteRT speed per face against the shipped model, in one run.
     python bench/backbone_speed.py [--backbone faceres|mobilefacenet] [--size 112] [--runs 200] [--json]
 
 Rebuilds the backbone (``fer.train.backbones.build_backbone``), compares its feature with the
-original TensorFlow.js graph run by TensorFlow on 8 real RAF-DB test faces, puts a 7-class Dense head
-on it (untrained: speed only) and converts that to LiteRT as float32, dynamic-range int8 (int8
-weights, float activations) and full int8 (the shipped model's kind, calibrated on 64 RAF-DB train
-faces). Each file, and the shipped ``models/default/model.tflite``, runs one face at a time on one
-thread (``ai_edge_litert`` Interpreter, ``num_threads=1``): median and range of ms per face over
-``--runs`` calls (in 10 interleaved rounds of 20 warm-up and ``--runs``/10 timed calls, so
-other processes' load falls on every file alike), and the ratio to the shipped model measured in the same run.
+original TensorFlow.js graph run by TensorFlow on 8 real RAF-DB test faces, puts a 7-class Dense
+head on it (untrained: speed only) and converts that to LiteRT as float32, float16 weights,
+dynamic-range int8 (int8 weights, float activations) and full int8 (the shipped model's kind,
+calibrated on 64 RAF-DB train faces). Each file, and the shipped ``models/default/model.tflite``,
+runs one face at a time on one thread (``ai_edge_litert`` Interpreter, ``num_threads=1``): median
+and range of ms per face over ``--runs`` calls, in 10 interleaved rounds (20 warm-up and
+``--runs``/10 timed calls each) so other processes' load falls on every file alike, and the ratio
+to the shipped model measured in the same run.
 The last line printed is JSON.
 """
 from __future__ import annotations
@@ -58,6 +59,8 @@ def to_litert(model, kind: str, calibration: np.ndarray) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if kind != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == "float16":
+        converter.target_spec.supported_types = [tf.float16]
     if kind == "int8":
         converter.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
     with contextlib.redirect_stdout(io.StringIO()):  # Keras's export prints every variable's spec
@@ -125,7 +128,7 @@ def main() -> None:
                               (shipped_size, shipped_size), interpolation=cv2.INTER_AREA).astype(np.float32)
     files: dict[str, tuple[Path, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("float32", "dynamic-int8", "int8"):
+        for kind in ("float32", "float16", "dynamic-int8", "int8"):
             t = time.perf_counter()
             path = Path(tmp) / f"{args.backbone}_{kind}.tflite"
             path.write_bytes(to_litert(classifier, kind, calibration))
