@@ -82,7 +82,6 @@ def analyse_still(data: bytes, name: str, pipeline: FramePipeline, whole: bool =
     image, scale = bound_size(original, max_side)
     del original  # a 50 MP decode is ~150 MB; keep only the bounded copy
     result = pipeline.analyse_whole(image) if whole else pipeline.analyse(image)
-    boxes = [f.box for f in result.faces]
     crops = result.crops
     annotated = draw_faces(image.copy(), result.faces, numbered=True) if not whole else image.copy()
     faces = [Face(box=_unscale(f.box, scale, width, height), label=f.label, score=f.score,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.config import CLASSES, REPO_ROOT, data_root
+from fer.config import CLASSES, data_root
 from fer.train.crops import CONTEXT, CropSet, load_or_build
 
 #: RAF-DB has no val split: this fraction of its train split is held out, chosen by a hash of each
