@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from fer.compose import background, iou, paste_face  # noqa: E402
+from fer.train.compose import background, iou, paste_face  # noqa: E402
 from fer.config import CLASSES, fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray  # noqa: E402
-from fer.detectors.base import Box, DetectorSettings  # noqa: E402
-from fer.detectors.haar import FaceDetector  # noqa: E402
+from fer.train.data import list_images, load_gray  # noqa: E402
+from fer.faces.detectors.base import Box, DetectorSettings  # noqa: E402
+from fer.faces.detectors.haar import FaceDetector  # noqa: E402
 
 
 def sample_faces(per_class: int, seed: int = 3, split: str = "test") -> list[np.ndarray]:
@@ -100,7 +100,7 @@ def video_rates(clip, pipe, skip_unchanged: bool = True) -> tuple[list[list[Box]
     """The clip as the live page sees it: a LiveSession fed each frame at the clip's pace
     (detect + classify + track; drawing is on a copy, as live). ``skip_unchanged``: rescans look
     only where the picture changed (the product's way) or at the whole frame (the old way)."""
-    from fer.live import LiveSession
+    from fer.stream.live import LiveSession
     return _paced(LiveSession(skip_unchanged=skip_unchanged), pipe, clip.frames, clip.fps)
 
 
@@ -116,7 +116,7 @@ def live_rates(clip, pipe, camera_fps: float = 30.0) -> tuple[list[list[Box]], l
     rescans and missed faces' region searches on the background pool, each face read every 45 ms,
     paced by the wall clock. Scored per camera frame against its clip frame's truth (``live_truth``):
     (boxes, ms) per camera frame."""
-    from fer.live import LIVE_READ_EVERY_S, LiveSession
+    from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
     session = LiveSession(read_every_s=LIVE_READ_EVERY_S, background_rescans=True)
     return _paced(session, pipe, _camera_frames(clip.frames, clip.fps, camera_fps), camera_fps)
 
@@ -131,8 +131,8 @@ def video_main(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import legacy_detection
     from clips import load_clip, score
-    from fer.detectors import DetectorSettings as Settings, make_detector
-    from fer.model import load_classifier
+    from fer.faces.detectors import DetectorSettings as Settings, make_detector
+    from fer.classify.model import load_classifier
     from fer.pipeline import FramePipeline
 
     clf = load_classifier(args.model)

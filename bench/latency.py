@@ -6,7 +6,7 @@ medians and ranges, for each detector asked for, side by side in one run.
 
 A clip's frames are timed in turn (the still figures cycle through them) and are the video path's
 camera, in order, looped (instead of one frame panning). ``old`` is the Haar code as shipped before
-fer/detectors (bench/legacy_detection.py). The first detector's figures are the top-level ones (and
+fer/faces/detectors (bench/legacy_detection.py). The first detector's figures are the top-level ones (and
 what ``--record`` writes); every detector's are under "detectors".
 
 Also reports the classifier alone (ms per face at batch 1) and the detector alone, and the live
@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from fer.imageio import read_image  # noqa: E402
-from fer.model import load_classifier  # noqa: E402
-from fer.live import LIVE_READ_EVERY_S, LiveSession  # noqa: E402
+from fer.classify.model import load_classifier  # noqa: E402
+from fer.stream.live import LIVE_READ_EVERY_S, LiveSession  # noqa: E402
 from fer.pipeline import FramePipeline, crop_faces, draw_faces, to_gray  # noqa: E402
 
 #: The video path's camera: frames per second, and how far the picture pans per frame (pixels).
@@ -71,7 +71,7 @@ class LegacyDetector:
 
 
 def build_detector(name: str):
-    from fer.detectors import DetectorSettings as Settings, make_detector
+    from fer.faces.detectors import DetectorSettings as Settings, make_detector
     return LegacyDetector() if name == "old" else make_detector(Settings(name=name))
 
 

@@ -1,4 +1,4 @@
-"""The Haar detector as shipped before fer/detectors (commit 2773d3b, fer/detection.py), kept verbatim so the
+"""The Haar detector as shipped before fer/detectors (commit 2773d3b, fer/faces/detection.py), kept verbatim so the
 benchmarks can measure the old code against the new in one run. Not used by the product."""
 from __future__ import annotations
 

@@ -75,7 +75,7 @@ class Row:
 SPY_BUCKETS = [
     ("decode", ("TimedDecoder.decode", "decoder_worker")),
     ("encode", ("TimedEncoder.encode", "_encode_frame")),
-    ("pipeline", ("LiveSession.process", "process (fer/live.py)")),
+    ("pipeline", ("LiveSession.process", "process (fer/stream/live.py)")),
     ("convert", ("to_ndarray", "from_ndarray")),
     ("page script", ("pages/live.py", "live_panel", "render_panel", "script_runner", "exec_func_with_error_handling")),
     ("streamlit server", ("tornado", "websocket", "forward_msg", "app_session", "runtime.py")),

@@ -26,11 +26,11 @@ sys.path.insert(1, str(BENCH))
 
 import numpy as np  # noqa: E402
 
-from fer.compose import compose  # noqa: E402
+from fer.train.compose import compose  # noqa: E402
 from fer.config import fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray  # noqa: E402
-from fer.detection import DetectorSettings, FaceDetector  # noqa: E402
-from fer.model import load_classifier  # noqa: E402
+from fer.train.data import list_images, load_gray  # noqa: E402
+from fer.faces.detection import DetectorSettings, FaceDetector  # noqa: E402
+from fer.classify.model import load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline, draw_faces  # noqa: E402
 from latency import timed  # noqa: E402  (bench/latency.py)
 

@@ -4,7 +4,7 @@
 
 Prints medians and ranges of: add() of one frame with four faces (the video thread pays this), and
 the CSV of the whole session (the download pays this). The baseline is the old design: rows in a
-capped in-memory deque, formatted only when downloaded (``git show 2773d3b:fer/session_log.py``).
+capped in-memory deque, formatted only when downloaded (``git show 2773d3b:fer/stream/session_log.py``).
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fer.config import CLASSES  # noqa: E402
-from fer.detection import Box  # noqa: E402
+from fer.faces.detection import Box  # noqa: E402
 from fer.pipeline import Face  # noqa: E402
-from fer.session_log import LogRow, SessionLog  # noqa: E402
+from fer.stream.session_log import LogRow, SessionLog  # noqa: E402
 
 
 class InMemoryLog:

@@ -9,9 +9,9 @@ import sys
 import cv2
 import numpy as np
 
-from fer.compose import compose
+from fer.train.compose import compose
 from fer.config import CLASSES
-from fer.data import load_gray
+from fer.train.data import load_gray
 
 from fer_samples import stratified_sample
 
@@ -71,7 +71,7 @@ def test_evaluate_matches_aliased_folders_and_reports_unknown_classes(tmp_path, 
 
 def test_evaluate_on_the_full_test_split_matches_the_metadata(fer_root):
     """Flip averaging is the default (as in predict and on the still-image page); --no-flip is one pass."""
-    from fer.model import resolve_model
+    from fer.classify.model import resolve_model
     meta = resolve_model(None).metadata
     # What `evaluate --record` kept for FER2013 test (a multi-source model's litert_test pools every source).
     recorded = {k.rsplit("|", 1)[1].strip(): v["accuracy"] for k, v in meta["evaluations"].items()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer.compose import background, paste_face
-from fer.data import load_gray
-from fer.detection import Box, DetectorSettings, FaceDetector
+from fer.train.compose import background, paste_face
+from fer.train.data import load_gray
+from fer.faces.detection import Box, DetectorSettings, FaceDetector
 from fer.overlay import Rect, layout_overlays
 from fer.pipeline import FramePipeline, draw_faces_layout
-from fer.still import analyse_still, encode_png
+from fer.offline.still import analyse_still, encode_png
 
 from fer_samples import stratified_sample
 

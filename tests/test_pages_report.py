@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fer.config import REPO_ROOT
-from fer.detection import DetectorSettings
+from fer.faces.detection import DetectorSettings
 from fer.report import format_duration, metric_sets, read_history, relative_command, speed_rows, training_stages
 from ui.sidebar import AppSettings
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fer.config import CLASSES
-from fer.detection import Box
+from fer.faces.detection import Box
 from fer.pipeline import Face
-from fer.session_log import SessionLog
+from fer.stream.session_log import SessionLog
 
 FPS = 30
 
@@ -94,10 +94,10 @@ def test_a_write_failure_is_reported_not_swallowed():
 
 def test_a_new_stream_keeps_the_previous_session_downloadable(classifier, fer_root):
     """Yesterday the next START wiped the last session's log."""
-    from fer.compose import compose
-    from fer.data import load_gray
-    from fer.detection import FaceDetector
-    from fer.live import LiveSession
+    from fer.train.compose import compose
+    from fer.train.data import load_gray
+    from fer.faces.detection import FaceDetector
+    from fer.stream.live import LiveSession
     from fer.pipeline import FramePipeline
     from fer_samples import stratified_sample
     pipeline = FramePipeline(classifier, FaceDetector())

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fer.config import CLASSES
-from fer.data import load_gray
+from fer.train.data import load_gray
 
 from fer_samples import stratified_sample
 

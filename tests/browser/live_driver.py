@@ -132,7 +132,7 @@ INIT_SCRIPT = r"""
 """
 
 FRAMES_RE = re.compile(r"Frames processed: (\d+)")
-#: The line fer.live logs for a gap of PAUSE_LOG_S or more between two processed frames of a stream.
+#: The line fer.stream.live logs for a gap of PAUSE_LOG_S or more between two processed frames of a stream.
 PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 FACE_RE = re.compile(r"Face #(\d+): (\w+)")
 

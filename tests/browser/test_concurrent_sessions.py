@@ -65,7 +65,7 @@ class ConcurrentRun:
     leftover_pids: list[int] = field(default_factory=list)
     server_log: str = ""
     #: Gaps between two processed frames of one stream while watching, as the server logged them
-    #: (fer.live logs every gap of PAUSE_LOG_S or more).
+    #: (fer.stream.live logs every gap of PAUSE_LOG_S or more).
     pauses_s: list[float] = field(default_factory=list)
 
     @property

@@ -28,7 +28,7 @@ FACES = 4
 def test_a_70000_row_session_downloads_in_full(chromium_ok, fer_root, classifier, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from fer.detection import FaceDetector
+    from fer.faces.detection import FaceDetector
     picked = fake_camera.pick_faces(classifier, FaceDetector(), "happy", n=FACES, root=fer_root)
     camera = fake_camera.write_y4m(tmp_path / "four.y4m", fake_camera.frames([p.image for p in picked], seconds=4.0))
     with sync_playwright() as p:
