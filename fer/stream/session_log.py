@@ -16,25 +16,14 @@ import os
 import tempfile
 import threading
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..config import CLASSES
 from ..pipeline import Face
-from .session_summary import SessionSummary, SummaryTally
+from .session_summary import LogRow, SessionSummary, SummaryTally
 
 #: Rows kept in memory for the live timeline (its last minute with four faces at 30 fps is 7,200).
 RECENT_ROWS = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class LogRow:
-    """One face in one processed frame. ``time_s``: seconds since the session started."""
-    time_s: float
-    face_id: int
-    box: tuple[int, int, int, int]
-    probabilities: tuple[float, ...]
-    label: str
 
 
 def log_rows(time_s: float, faces: list[Face], classes: tuple[str, ...]) -> list[LogRow]:

@@ -9,15 +9,22 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .session_log import LogRow
 
 #: A gap between two processed frames longer than this (a stalled stream) counts as this much time.
 MAX_FRAME_GAP_S = 1.0
 #: The summary timeline keeps one point per face per this many seconds.
 TIMELINE_STEP_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One face in one processed frame: a row of the session log (``fer.stream.session_log``), kept here
+    because the summary tallies them. ``time_s``: seconds since the session started."""
+    time_s: float
+    face_id: int
+    box: tuple[int, int, int, int]
+    probabilities: tuple[float, ...]
+    label: str
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -228,3 +229,23 @@ def concat(sets: list[ImageSet], names: list[str] | None = None) -> ImageSet:
                     classes, roots, np.concatenate(root_index), [p for s in sets for p in s.paths],
                     [u for s in sets for u in s.unreadable],
                     {k: v for s in sets for k, v in s.unknown_classes.items()})
+
+
+V = TypeVar("V")
+
+
+def values_per_root(values: dict[str, V], roots: list[str], option: str | None = None) -> dict[str, V]:
+    """The value for each of ``roots`` of a per-source option (framing, source weight, teacher):
+    given per source (``rafdb``) or per root path. With ``option`` (its flag, for the message), a key
+    that names none of ``roots`` is an error."""
+    out, matched = {}, set()
+    for r in roots:
+        for key, v in values.items():
+            if key in (r, source_name(r)):
+                out[r] = v
+                matched.add(key)
+    if option:
+        unknown = [key for key in values if key not in matched]
+        if unknown:
+            raise ValueError(f"{option} given for {sorted(unknown)}, which are not among the training roots")
+    return out

@@ -37,7 +37,7 @@ def distill_targets(y: np.ndarray, s: ImageSet, teachers: dict[str, str], beta: 
     and notes for the metadata (teacher per source, how often it agrees with the folder label)."""
     if not 0 < beta <= 1:
         raise ValueError(f"--distill must be in (0, 1], got {beta}")
-    from .training import values_per_root
+    from .data import values_per_root
     by_root = values_per_root(teachers, [str(r) for r in s.roots], "--teacher")
     y = y.copy()
     notes: dict = {"distill": beta, "teachers": {}}

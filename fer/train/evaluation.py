@@ -93,3 +93,12 @@ def confusion_image(confusion: list[list[int]] | np.ndarray, classes: list[str],
                     (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, "true \\ predicted", (4, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return img
+
+
+def predict_probabilities(model, images: np.ndarray, flip: bool = False, batch: int = 512) -> np.ndarray:
+    """Keras bulk inference on (N, s, s) uint8 crops; ``flip`` averages with the mirror image."""
+    x = images[..., None].astype(np.float32)
+    p = model.predict(x, batch_size=batch, verbose=0)
+    if flip:
+        p = (p + model.predict(x[:, :, ::-1], batch_size=batch, verbose=0)) / 2
+    return p

@@ -32,7 +32,7 @@ def ship(model_dir: str | Path, calibration_roots: list[str], val_roots: list[st
     import keras
 
     from ..classify.model import Classifier, resolve_model
-    from .training import predict_probabilities
+    from .evaluation import predict_probabilities
     model_dir = Path(model_dir)
     info = resolve_model(model_dir)
     keras_model = keras.saving.load_model(model_dir / "model.keras", safe_mode=True, compile=False)

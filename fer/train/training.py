@@ -16,15 +16,13 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
-from .data import ImageSet, load_image_set
-from .evaluation import per_root_reports, report
+from .data import ImageSet, load_image_set, values_per_root
+from .evaluation import per_root_reports, predict_probabilities, report
 
 log = logging.getLogger(__name__)
-V = TypeVar("V")
 
 
 @dataclass
@@ -307,15 +305,6 @@ def _epoch_extras_callback():
     return EpochExtras()
 
 
-def predict_probabilities(model, images: np.ndarray, flip: bool = False, batch: int = 512) -> np.ndarray:
-    """Keras bulk inference on (N, s, s) uint8 crops; ``flip`` averages with the mirror image."""
-    x = images[..., None].astype(np.float32)
-    p = model.predict(x, batch_size=batch, verbose=0)
-    if flip:
-        p = (p + model.predict(x[:, :, ::-1], batch_size=batch, verbose=0)) / 2
-    return p
-
-
 def _per_source_callback(val: ImageSet):
     """Adds each val source's accuracy (``val_acc_<source>``) and their mean (``val_source_mean``,
     the selection figure when several sources are trained) to the epoch's logs, so the history
@@ -389,24 +378,6 @@ def licence_restrictions(roots: list[str]) -> list[str]:
     from ..config import RESTRICTED_DATA
     from .data import source_name
     return sorted({RESTRICTED_DATA[source_name(r)] for r in roots if source_name(r) in RESTRICTED_DATA})
-
-
-def values_per_root(values: dict[str, V], roots: list[str], option: str | None = None) -> dict[str, V]:
-    """The value for each of ``roots`` of a per-source option (framing, source weight, teacher):
-    given per source (``rafdb``) or per root path. With ``option`` (its flag, for the message), a key
-    that names none of ``roots`` is an error."""
-    from .data import source_name
-    out, matched = {}, set()
-    for r in roots:
-        for key, v in values.items():
-            if key in (r, source_name(r)):
-                out[r] = v
-                matched.add(key)
-    if option:
-        unknown = [key for key in values if key not in matched]
-        if unknown:
-            raise ValueError(f"{option} given for {sorted(unknown)}, which are not among the training roots")
-    return out
 
 
 def train(cfg: TrainConfig) -> dict:
