@@ -5,9 +5,11 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from fer.train.compose import compose
 from fer.config import CLASSES
@@ -88,3 +90,16 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
     out = run_cli("predict", str(tmp_path / "x.jpg"), "--model", "no_such_model")
     assert out.returncode == 2
     assert "no model at" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_installed_fer_command_is_python_minus_m_fer(tmp_path):
+    """``pip install -e .`` (pyproject.toml's console script) puts a ``fer`` command beside Python that
+    runs the same command line, from any directory."""
+    command = Path(sys.executable).parent / "fer"
+    if not command.is_file():
+        pytest.skip(f"no {command}: the package is not installed (`pip install -e .`)")
+    installed = subprocess.run([str(command), "predict", "--help"], capture_output=True, text=True, timeout=300,
+                               cwd=tmp_path)
+    module = run_cli("predict", "--help")
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout == module.stdout
