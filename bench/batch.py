@@ -9,7 +9,7 @@
   through ``run_videos`` in this process (decode + live path + CSV), plain and ``--annotated``;
   x real time = clip seconds / wall seconds (median and range of the repeats), plus the same per
   CPU second of this process (what an idle core would give; the machine is shared).
-* Photos: FER2013 test images. ``predict`` the old way, a process per file, against ``batch
+* Photos: FER2013 test images. ``predict`` once per file (a process per file, as a shell loop runs it), against ``batch
   --engine local`` on the folder (both the CLI, model load included), photos/s.
 * Ray: 640x480 frames with a real face each, ``batch --engine ray --workers 1`` and ``2`` on a Ray
   started for the run, inside a loopback-only network namespace. Each worker count runs a small and

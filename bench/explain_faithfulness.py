@@ -6,7 +6,7 @@ deletion curve (most blamed pixels greyed out first; lower area = more faithful)
 served model (fer/classify/faithfulness.py). Two maps that know nothing are measured alongside: a random smooth
 map (6x6 noise upsampled, the texture of a CAM) and a centred blob (a map that always says "the middle
 of the face"). Also printed: how often the hottest pixel sits in the crop's outer band (the 1/8 of the
-side along each edge) and the share of the heat in the central 44 % of the crop (the issue's figures).
+side along each edge) and the share of the heat in the central 44 % of the crop.
 
     python bench/explain_faithfulness.py [--split val] [--per-class 25] [--steps 20] [--json out.json]
 

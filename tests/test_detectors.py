@@ -147,8 +147,8 @@ def test_blazeface_rescan_reuses_detect_nears_pass_only_for_the_same_pixels(head
 def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(head_pose, classifier):
     """The live page's path (near-searches at each face's last tilt, periodic rescans, tracking) on
     the real clip: most visible faces carry a box, and no box is on anything else. Measured 107/112
-    found, no false box in 56 frames (the issue's targets: 80 % and 0.05 a frame; the old code found
-    6 %). A near-search that drifted to a box twice the face's size was the false boxes' cause."""
+    found, no false box in 56 frames (targets: 80 % found, under 0.05 false boxes a frame). A
+    near-search that drifts to a box twice the face's size would put false boxes here."""
     from fer.stream.live import LiveSession
     pipe = FramePipeline(classifier, make_detector())
     session = LiveSession(rescan_every_s=0.0)  # a rescan every frame: the same work whatever the load

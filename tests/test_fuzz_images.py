@@ -558,8 +558,8 @@ def _tiff_ifd(entries: list[tuple[int, int, int, bytes]], magic: bytes = b"II*\x
 
 
 def test_exif_that_pillow_cannot_read_or_rewrite_leaves_the_picture_usable(seeds):
-    """Regressions found by this fuzzer (both used to escape as non-ImageError exceptions through
-    ImageOps.exif_transpose): a float in the text tag Make next to orientation 6 (AttributeError when
+    """Two inputs this fuzzer found that make ImageOps.exif_transpose raise something other than
+    an ImageError: a float in the text tag Make next to orientation 6 (AttributeError when
     Pillow re-wrote the EXIF) and a BigTIFF-style EXIF header (struct.error). The pixels are fine, so
     the picture decodes: turned when the orientation could be read, as it is otherwise."""
     _, grays = seeds

@@ -94,7 +94,7 @@ def test_four_faces_in_a_tight_grid_fall_back_to_tags_without_covering_anything(
 
 
 def test_a_face_filling_a_portrait_photo_keeps_its_bars_off_the_face(pipeline, val_faces, classifier):
-    """The issue's case: a 384x570 photo where the old bars covered half the face."""
+    """A 384x570 portrait photo whose face fills most of it: the bar chart finds a place off the face."""
     import cv2
     frame, _ = _frame_with(val_faces, 384, 570, [Box(40, 120, 300, 300)], pipeline, seed=4)
     ok, buf = cv2.imencode(".png", frame)

@@ -11,8 +11,8 @@ HiResCAM on 90-93 % of crops. It also needs no TensorFlow.
 HiResCAM (Draelos & Carin, 2020) and Grad-CAM (Selvaraju et al., 2017) stay available. Both read the
 last convolutional features (6x6 for the shipped 48 px model); Grad-CAM averages the gradients over
 all locations first, HiResCAM keeps them per location (gradient x activation element-wise). On
-the shipped model HiResCAM's maps were hardly more faithful than random (the issue's "heat maps that
-point at corners": its hottest pixel sat in the crop's outer band in 57 of 175 crops), and classic
+the shipped model HiResCAM's maps were hardly more faithful than random (maps that point at
+corners: its hottest pixel sat in the crop's outer band in 57 of 175 crops), and classic
 Grad-CAM found no positive evidence at all in 145 of 175, falling back to SmoothGrad.
 
 Both CAMs differentiate the class *logit*, not the softmax probability: a confident softmax saturates

@@ -1,5 +1,5 @@
 """A long live session downloads in full: a fake camera of four real faces streamed until the session
-holds over 70,000 face rows (the old log silently kept only the last 60,000), then STOP and download.
+holds over 70,000 face rows (more than a capped in-memory log of 60,000 would keep), then STOP and download.
 
 About 10-20 minutes (frames are processed at the machine's pace), so it is a soak, outside the
 default run: ``python -m pytest -m soak tests/browser/test_long_session_soak.py``.

@@ -34,7 +34,7 @@ class DetectorSettings:
     many pixels (never enlarged); ``tilts``, in-plane head tilts (degrees) scanned on rotated copies
     besides upright; ``profiles``, also scan with the profile cascade and its mirror image;
     ``border``, replicate this fraction of a scanned copy's window around it, so a face filling the
-    image or cut by its edge still fits the window (the old scan: no tilts, no profiles, border 0).
+    image or cut by its edge still fits the window (no tilts, no profiles and border 0: one plain upright scan).
     BlazeFace only: ``min_score``, the confidence a box needs.
 
     The Haar defaults were chosen on FER2013 val faces pasted into 640x480 frames at 12 sizes from 48

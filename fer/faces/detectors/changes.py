@@ -6,7 +6,7 @@ scanned it, that view would find nothing new: at a webcam or a fixed camera most
 same wall from one rescan to the next. ``SceneChanges`` keeps, per view, a coarse copy of the frame it
 last scanned and the faces it painted over or found there, and gives the next rescan of that view the
 changed regions only (grown so that a face whose middle changed fits whole), or nothing to scan at
-all. A moving camera changes everything, and the rescan is the whole frame as before; so is every
+all. A moving camera changes everything, and the rescan covers the whole frame; so does every
 FULL_EVERY-th rescan of a view, for the faces a little noise or light would let the cascade find.
 """
 from __future__ import annotations
