@@ -103,7 +103,7 @@ def main() -> None:
                           format_func=METHOD_NOTES.get, disabled=not with_heatmaps,
                           help="Occlusion sensitivity greys out each patch of the face and measures how much the "
                                "answer drops, on the model that serves: the most faithful of the three on "
-                               "FER2013 val (README, 'Heat maps'). HiResCAM and Grad-CAM read the network's "
+                               "FER2013 val (docs/models.md, 'Heat maps'). HiResCAM and Grad-CAM read the network's "
                                "gradients instead; the first one loads TensorFlow (a few seconds).")
     inputs = kept_file_uploader("Images", type=UPLOAD_TYPES, key="still_uploads",
                                 help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "

@@ -98,7 +98,7 @@ def test_votes_are_aligned_with_the_files_they_describe(fer_root, votes):
     kept = maj >= 0
     assert kept.sum() > 0.85 * len(paths) and sum(left_out.values()) == (~kept).sum()
     agree = float((maj[kept] == labels[kept]).mean())
-    # The README: the FER+ majority agrees with the folder label on about 63 % of images; votes
+    # ../shared/data/fer2013/README.md: the FER+ majority agrees with the folder label on about 63 % of images; votes
     # read for the wrong files would agree about as often as chance (~1/7).
     assert 0.45 < agree < 0.85, agree
     happy = labels == CLASSES.index("happy")

@@ -50,7 +50,7 @@ OCCLUSION = "Occlusion"
 SMOOTHGRAD = "SmoothGrad saliency"
 #: The methods a user can choose, the default (the most faithful, see DEFAULT_METHOD) first.
 METHODS: tuple[str, ...] = (OCCLUSION, HIRESCAM, GRAD_CAM)
-#: Measured by bench/explain_faithfulness.py on FER2013 val crops (README, "Heat maps"): occlusion on
+#: Measured by bench/explain_faithfulness.py on FER2013 val crops (docs/models.md, "Heat maps"): occlusion on
 #: the served model has the lowest deletion and the highest insertion area of the three.
 DEFAULT_METHOD = OCCLUSION
 #: The caption-friendly name of each method.

@@ -42,9 +42,9 @@ class DetectorSettings:
     BlazeFace only: ``min_score``, the confidence a box needs.
 
     The Haar defaults were chosen on FER2013 val faces pasted into 640x480 frames at 12 sizes from 48
-    to 200 px, with false boxes counted on the same faces turned upside down or sideways (README, "What
-    the detector keeps"): 68.8 % found in 4.0 ms, against 64.5 % in 6.6 ms for the single scan of the
-    previous defaults (1.1 steps, 4 neighbours), for more false boxes (56 against 32 in 1,050 frames).
+    to 200 px, with false boxes counted on the same faces turned upside down or sideways (``python
+    bench/detection_rate.py --split val``): 68.8 % found in 4.0 ms, against 64.5 % in 6.6 ms for a
+    single scan at 1.1 steps and 4 neighbours, for more false boxes (56 against 32 in 1,050 frames).
     The coarse-to-fine scan moves its window in 2-pixel steps where the single scan moved in 1 on
     large faces, so a face collects fewer overlapping hits: 1 neighbour there is about as strict as 4
     were. Histogram equalisation before the scan was measured and lost faces (bench/detection_rate.py).

@@ -7,7 +7,7 @@ ms a face on real footage, and set most of the video path's cost. A template mat
 of the face costs about a hundredth of that. The cascade still confirms every face at least every
 ``FOLLOW_FRAMES + 1`` frames, so a box can't drift off onto the background for longer than that, and
 a match below ``MIN_MATCH`` (the face turned, something passed in front) goes back to the cascade at
-once. Measured on the shared clips' video path: see the README, "Detectors on real scenes"."""
+once. Measured on the shared clips' video path: see docs/benchmarks.md, "Faces found"."""
 from __future__ import annotations
 
 import cv2
