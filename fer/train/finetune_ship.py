@@ -105,7 +105,7 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
     calibration = np.concatenate([centre_crops(s.images[rng.choice(len(s.labels), min(100, len(s.labels)), replace=False)],
                                                cfg.size)
                                   for s, _ in train.values()])
-    from fer.export import export_litert
+    from fer.train.export import export_litert
     chosen, formats = None, {}
     for fmt, description in formats_tried:
         path = out / f"model.{fmt}.tflite"
