@@ -9,6 +9,7 @@ from typing import AsyncIterator, NamedTuple
 
 import anyio
 from starlette.datastructures import UploadFile
+from python_multipart.multipart import parse_options_header
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
@@ -21,6 +22,8 @@ class Upload(NamedTuple):
     data: bytes
 
 
+#: Bytes of a multipart body's end kept to check its closing boundary (a boundary is at most 70 bytes).
+TAIL_BYTES = 256
 #: Longest name echoed back for an upload (a name is only a label: nothing on the server is opened by it).
 MAX_NAME = 200
 
@@ -74,24 +77,35 @@ async def read_body(request: Request, limit: int, idle_s: float, total_s: float)
 
 async def read_uploads(request: Request, limit: int, idle_s: float, total_s: float, max_files: int) -> list[Upload]:
     """The file parts of a ``multipart/form-data`` body, in order (other fields ignored); 400 for a
-    body that is not valid multipart or holds more than ``max_files`` files."""
-    parser = MultiPartParser(request.headers, bounded_stream(request, limit, idle_s, total_s),
-                             max_files=max_files, max_fields=max_files, max_part_size=64 * 1024)
+    body that is not valid multipart, ends before its closing boundary (python-multipart accepts a
+    body cut short) or holds more than ``max_files`` files."""
+    tail = bytearray()
+
+    async def remembering_tail() -> AsyncIterator[bytes]:
+        async for chunk in bounded_stream(request, limit, idle_s, total_s):
+            tail[:] = (tail + chunk)[-TAIL_BYTES:]
+            yield chunk
+
+    parser = MultiPartParser(request.headers, remembering_tail(), max_files=max_files, max_fields=max_files,
+                             max_part_size=64 * 1024)
     parser.spool_max_size = limit  # keep every file in memory: nothing is written to disk
     try:
         form = await parser.parse()
     except MultiPartException as e:
         raise ApiError(400, f"broken multipart body: {e}") from None
-    except KeyError:  # no Content-Type boundary parameter at all
+    except KeyError:  # no Content-Type header at all
         raise ApiError(400, "broken multipart body: no boundary in Content-Type") from None
-    uploads = []
     try:
+        boundary = parse_options_header(request.headers["content-type"])[1][b"boundary"]
+        if b"--" + boundary + b"--" not in tail:
+            raise ApiError(400, "broken multipart body: it ends before its closing boundary (cut short?)")
+        uploads = []
         for field, value in form.multi_items():
             if isinstance(value, UploadFile):
                 uploads.append(Upload(name_label(value.filename or field), await value.read()))
+        return uploads
     finally:
         await form.close()
-    return uploads
 
 
 def name_label(name: str) -> str:
