@@ -20,8 +20,8 @@ def add_serve_command(sub, add_detector_options, positive_int) -> None:
     se.add_argument("--max-body-mb", type=float, default=d.max_body_mb, help="largest request body (413 above it)")
     se.add_argument("--max-files", type=positive_int, default=d.max_files, help="images in one batch request")
     se.add_argument("--stall-timeout", type=float, default=d.body_idle_s, metavar="SECONDS",
-                    help="a client that sends nothing of a request's head or body for this long is cut off (408 "
-                    "once its body started)")
+                    help="a request's head must be complete within this, and its body may pause no longer (408); "
+                    "a body may take 60 s in all")
     se.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                     help="a browser origin allowed to call the API, e.g. https://app.example (repeat; none: CORS off)")
     add_detector_options(se)

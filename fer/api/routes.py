@@ -15,7 +15,7 @@ from ..pipeline import FramePipeline
 from ..still import analyse_still, error_entry
 from .body import Upload, read_body, read_uploads
 from .errors import ApiError
-from .options import RAW_QUERY, STILL_QUERY, Pipelines, parse_options
+from .options import RAW_QUERY, STILL_QUERY, Options, Pipelines, parse_options
 from .settings import ApiSettings
 
 #: Raw bodies taken as one image (the formats ``fer.imageio`` decodes; the bytes decide, not the label).
@@ -33,6 +33,11 @@ class ApiState:
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def pipeline(self, options: Options) -> FramePipeline:
+        """The options' pipeline; built in a worker thread the first time (loading a detector takes
+        tens of milliseconds the event loop must not wait)."""
+        return await self.run(self.pipelines.get, options)
 
 
 def api_state(request) -> ApiState:
@@ -82,7 +87,7 @@ async def predict(request: Request) -> JSONResponse:
         raise ApiError(415, f"Content-Type {kind or '(none)'} is not an image: send the image as the body with "
                             f"Content-Type {', '.join(IMAGE_TYPES[:3])} (or bmp, tiff, gif), or as a file of a "
                             f"{MULTIPART} body")
-    entry = await st.run(analyse_upload, upload, st.pipelines.get(options), options.detect)
+    entry = await st.run(analyse_upload, upload, await st.pipeline(options), options.detect)
     if "error" in entry:
         raise ApiError(400, f"{upload.name}: {entry['error']}")
     return JSONResponse(entry)
@@ -99,7 +104,7 @@ async def predict_batch(request: Request) -> JSONResponse:
     uploads = await _uploads(request, st)
     if not uploads:
         raise ApiError(400, "the multipart body holds no file")
-    return JSONResponse(await st.run(analyse_uploads, uploads, st.pipelines.get(options), options.detect))
+    return JSONResponse(await st.run(analyse_uploads, uploads, await st.pipeline(options), options.detect))
 
 
 async def health(request: Request) -> JSONResponse:

@@ -81,7 +81,7 @@ async def stream(ws: WebSocket) -> None:
         await ws.send_json({"error": e.message})
         await ws.close(POLICY_CLOSE, "bad query options")
         return
-    pipeline = st.pipelines.get(options)
+    pipeline = await st.pipeline(options)
     session = LiveSession(half_life_s=options.half_life_s, read_every_s=LIVE_READ_EVERY_S, background_rescans=True)
     slot = _NewestFrame()
     receiver = asyncio.create_task(_receive(ws, slot, st.settings.ws_idle_s))
