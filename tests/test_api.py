@@ -27,6 +27,8 @@ from api_server import ApiServer  # noqa: E402
 STALL_S = 1.0
 #: The test server's body limit.
 MAX_BODY_MB = 2
+#: A stream sending no frame for this long is closed on the test server.
+STREAM_IDLE_S = 2.0
 TOKEN = "test-token-5d1c"
 
 
@@ -41,7 +43,8 @@ def _rafdb_faces(n: int = 3) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def server():
-    with ApiServer("--stall-timeout", str(STALL_S), "--max-body-mb", str(MAX_BODY_MB), "--threads", "2") as s:
+    with ApiServer("--stall-timeout", str(STALL_S), "--max-body-mb", str(MAX_BODY_MB), "--threads", "2",
+                   "--stream-idle", str(STREAM_IDLE_S)) as s:
         yield s
 
 
@@ -187,6 +190,17 @@ def test_stream_answers_bad_frames_and_carries_on(server, walking):
         assert good["frame"] == 1 and good["faces"]
     with connect(server.ws_url + "/v1/stream?detector=nope") as ws:
         assert "unknown detector 'nope'" in json.loads(ws.recv(timeout=10))["error"]
+
+
+def test_a_silent_stream_is_closed(server):
+    from websockets.exceptions import ConnectionClosedError
+    from websockets.sync.client import connect
+    with connect(server.ws_url + "/v1/stream") as ws:
+        t0 = time.monotonic()
+        with pytest.raises(ConnectionClosedError):
+            ws.recv(timeout=STREAM_IDLE_S + 10)
+        assert ws.close_code == 1008 and ws.close_reason == f"no frame for {STREAM_IDLE_S:g} s"
+        assert STREAM_IDLE_S <= time.monotonic() - t0 < STREAM_IDLE_S + 5
 
 
 # --- bad input -----------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ def add_serve_command(sub, add_detector_options, positive_int) -> None:
     se.add_argument("--stall-timeout", type=float, default=d.body_idle_s, metavar="SECONDS",
                     help="a request's head must be complete within this, and its body may pause no longer (408); "
                     "a body may take 60 s in all")
+    se.add_argument("--stream-idle", type=float, default=d.ws_idle_s, metavar="SECONDS",
+                    help="a WebSocket stream that sends no frame for this long is closed")
     se.add_argument("--cors-origin", action="append", metavar="ORIGIN",
                     help="a browser origin allowed to call the API, e.g. https://app.example (repeat; none: CORS off)")
     add_detector_options(se)
@@ -36,7 +38,7 @@ def _serve(args: argparse.Namespace) -> int:
     resolve_model(args.model)  # a model that can't be found fails here, with the CLI's message, not in a worker
     settings = ApiSettings(host=args.host, port=args.port, model=args.model, detector=asdict(detector_settings(args)),
                            max_body_mb=args.max_body_mb, max_files=args.max_files, threads=args.threads,
-                           body_idle_s=args.stall_timeout, head_timeout_s=args.stall_timeout,
+                           body_idle_s=args.stall_timeout, head_timeout_s=args.stall_timeout, ws_idle_s=args.stream_idle,
                            cors_origins=tuple(args.cors_origin or ()))
     from .server import serve
     serve(settings, workers=args.workers, log_level=args.log_level)
