@@ -304,11 +304,12 @@ def test_stalled_clients_are_cut_off(server):
 # --- safety defaults -----------------------------------------------------------------------------
 
 
-def test_bearer_token_guards_everything_but_health(walking):
+def test_bearer_token_guards_everything_but_health_and_cors_follows_its_origins(walking):
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect
     face = _rafdb_faces(1)[0].read_bytes()
-    with ApiServer(env={"FER_API_TOKEN": TOKEN}) as s:
+    app_origin = "https://app.example"
+    with ApiServer("--cors-origin", app_origin, env={"FER_API_TOKEN": TOKEN}) as s:
         post = lambda **h: requests.post(s.url + "/v1/predict?detect=false", data=face,  # noqa: E731
                                          headers={"Content-Type": "image/jpeg", **h})
         missing, wrong, right = post(), post(Authorization="Bearer nope"), post(Authorization=f"Bearer {TOKEN}")
@@ -322,6 +323,12 @@ def test_bearer_token_guards_everything_but_health(walking):
         with connect(s.ws_url + "/v1/stream", additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
             ws.send(cv2.imencode(".jpg", walking.frames[0])[1].tobytes())
             assert json.loads(ws.recv(timeout=30))["faces"]
+        preflight = requests.options(s.url + "/v1/predict", headers={  # a browser's, without the token
+            "Origin": app_origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+        assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == app_origin
+        other = requests.get(s.url + "/v1/health", headers={"Origin": "https://elsewhere.example"})
+        assert "access-control-allow-origin" not in other.headers
 
 
 def test_cors_is_off_unless_an_origin_is_configured(server):
