@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
-
 from api_server import ApiServer  # noqa: E402
+
 from fer.compose import compose  # noqa: E402
 from fer.config import fer2013_root  # noqa: E402
 from fer.data import list_images, load_gray  # noqa: E402
@@ -219,23 +219,26 @@ def hostile_kinds(image: bytes, max_body: int) -> dict:
             return None
 
     bomb = _png_bomb()
+    part_head = b"--b\r\nContent-Disposition: form-data; name=i; filename=a\r\n\r\n"
     head = "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
     return {
         "garbage": lambda port, rng: post(port, "/v1/predict", data=rng_bytes(rng, rng.randint(1, 5000)), headers=JPEG),
         "flipped bytes": lambda port, rng: post(port, "/v1/predict", data=bytes(
             b ^ (rng.random() < 0.01) * rng.randint(1, 255) for b in image), headers=JPEG),
-        "truncated": lambda port, rng: post(port, "/v1/predict", data=image[: rng.randint(0, len(image) - 1)], headers=JPEG),
+        "truncated": lambda port, rng: post(port, "/v1/predict", data=image[: rng.randint(0, len(image) - 1)],
+                                            headers=JPEG),
         "bomb": lambda port, rng: post(port, "/v1/predict", data=bomb, headers={"Content-Type": "image/png"}),
         "huge declared": lambda port, rng: _raw(port, (head + f"Content-Length: {10**9}\r\n\r\n").encode()),
         "huge sent": lambda port, rng: post(port, "/v1/predict", data=b"\0" * (max_body + 1), headers=JPEG),
-        "huge chunked": lambda port, rng: post(port, "/v1/predict", data=iter([b"\0" * 65536] * (max_body // 65536 + 2)),
-                                               headers=JPEG),
+        "huge chunked": lambda port, rng: post(port, "/v1/predict", headers=JPEG,
+                                               data=iter([b"\0" * 65536] * (max_body // 65536 + 2))),
         "wrong type": lambda port, rng: post(port, "/v1/predict", data=image, headers={"Content-Type": rng.choice(
-            ["text/plain", "application/json", "image/svg+xml", "", "video/mp4", "application/x-www-form-urlencoded"])}),
-        "broken multipart": lambda port, rng: post(port, rng.choice(["/v1/predict", "/v1/predict/batch"]),
-                                                   data=b"--b\r\nContent-Disposition: form-data; name=i; filename=a\r\n\r\n"
-                                                   + image[: rng.randint(0, len(image))],
-                                                   headers={"Content-Type": "multipart/form-data; boundary=b"}),
+            ["text/plain", "application/json", "image/svg+xml", "", "video/mp4",
+             "application/x-www-form-urlencoded"])}),
+        "broken multipart": lambda port, rng: post(
+            port, rng.choice(["/v1/predict", "/v1/predict/batch"]),
+            data=part_head + image[: rng.randint(0, len(image))],
+            headers={"Content-Type": "multipart/form-data; boundary=b"}),
         "bad options": lambda port, rng: post(port, "/v1/predict?" + rng.choice(
             ["flip=2", "detector=../../etc/passwd", "classes=%00", "name=" + "x" * 5000, "model=/etc/passwd"]),
             data=image, headers=JPEG),
@@ -311,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                            "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
                            "p99_ms_median": statistics.median(r["p99_ms"] for r in runs)}
             for r in runs:
-                print(f"HTTP {r['clients']} clients {r['seconds']} s: {r['requests_per_s']} req/s, p50 {r['p50_ms']} ms, "
-                      f"p99 {r['p99_ms']} ms, {r['errors']} errors", flush=True)
+                print(f"HTTP {r['clients']} clients {r['seconds']} s: {r['requests_per_s']} req/s, "
+                      f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {r['errors']} errors", flush=True)
             import tempfile
             with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
                 f.write(image)

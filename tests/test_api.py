@@ -103,7 +103,8 @@ def test_predict_equals_the_cli_on_real_faces(server, scene_jpeg):
                           headers={"Content-Type": "image/jpeg"}).json()
     expected_crops = json.loads(cli_crops.communicate(timeout=120)[0])
     expected_scene = json.loads(cli_scene.communicate(timeout=120)[0])
-    assert [e["path"] for e in raw] == [e["path"] for e in multi] == [e["path"] for e in batch] == [p.name for p in crops]
+    names = [p.name for p in crops]
+    assert [e["path"] for e in raw] == [e["path"] for e in multi] == [e["path"] for e in batch] == names
     assert _faces_only(raw) == _faces_only(multi) == _faces_only(batch) == _faces_only(expected_crops)
     assert all(len(e["faces"]) == 1 and abs(sum(e["faces"][0]["probabilities"].values()) - 1) < 1e-3 for e in raw)
     assert scene["faces"] == expected_scene[0]["faces"] and len(scene["faces"]) >= 2
@@ -228,10 +229,12 @@ def _bad_requests() -> list:
     return [
         ("text body", "/v1/predict", dict(data=b"hello", headers={"Content-Type": "text/plain"}), 415,
          "Content-Type text/plain is not an image"),
-        ("no content type", "/v1/predict", dict(data=face, headers={"Content-Type": ""}), 415, "(none) is not an image"),
+        ("no content type", "/v1/predict", dict(data=face, headers={"Content-Type": ""}), 415,
+         "(none) is not an image"),
         ("garbage as jpeg", "/v1/predict", dict(data=b"\xff\xd8garbage" * 50, headers=jpeg), 400,
          "not an image file in a format we read"),
-        ("truncated jpeg", "/v1/predict", dict(data=face[: len(face) // 2], headers=jpeg), 400, "ends before the picture"),
+        ("truncated jpeg", "/v1/predict", dict(data=face[: len(face) // 2], headers=jpeg), 400,
+         "ends before the picture"),
         ("empty body", "/v1/predict", dict(data=b"", headers=jpeg), 400, "the file is empty"),
         ("decompression bomb", "/v1/predict", dict(data=_png_bomb(), headers={"Content-Type": "image/png"}), 400,
          "50,000,000 pixels"),
@@ -245,12 +248,16 @@ def _bad_requests() -> list:
          "ends before its closing boundary"),
         ("multipart cut short", "/v1/predict/batch", dict(data=_cut_multipart(face), headers={
             "Content-Type": "multipart/form-data; boundary=zz"}), 400, "ends before its closing boundary"),
-        ("multipart without boundary", "/v1/predict/batch", dict(data=b"x", headers={"Content-Type": "multipart/form-data"}),
-         400, "broken multipart body"),
-        ("raw body to batch", "/v1/predict/batch", dict(data=face, headers=jpeg), 415, "a batch is a multipart/form-data"),
+        ("multipart without boundary", "/v1/predict/batch",
+         dict(data=b"x", headers={"Content-Type": "multipart/form-data"}), 400, "broken multipart body"),
+        ("raw body to batch", "/v1/predict/batch", dict(data=face, headers=jpeg), 415,
+         "a batch is a multipart/form-data"),
         ("over the size limit", "/v1/predict", dict(data=b"\0" * (MAX_BODY_MB * 2**20 + 1), headers=jpeg), 413,
          f"over the limit of {MAX_BODY_MB} MB"),
-        ("unknown option", "/v1/predict?colour=red", dict(data=face, headers=jpeg), 400, "unknown query option(s) colour"),
+        ("unknown option", "/v1/predict?colour=red", dict(data=face, headers=jpeg), 400,
+         "unknown query option(s) colour"),
+        ("a server file as model", "/v1/predict?model=/etc/passwd", dict(data=face, headers=jpeg), 400,
+         "unknown query option(s) model"),
         ("bad flag", "/v1/predict?flip=maybe", dict(data=face, headers=jpeg), 400, "flip must be true or false"),
         ("bad detector", "/v1/predict?detector=x", dict(data=face, headers=jpeg), 400, "unknown detector 'x'"),
         ("no such route", "/v1/nothing", dict(data=face, headers=jpeg), 404, "no endpoint /v1/nothing"),
@@ -293,7 +300,8 @@ def test_oversized_body_is_refused_from_its_length_before_it_is_sent(server):
 
 
 def test_stalled_clients_are_cut_off(server):
-    body_start = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n\xff\xd8"
+    body_start = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 5000\r\n\r\n"
+                  b"\xff\xd8")
     out, took = _raw_exchange(server.port, body_start, 20)
     assert out.startswith(b"HTTP/1.1 408") and b"stalled" in out and STALL_S <= took < STALL_S + 5
     out, took = _raw_exchange(server.port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Ty", 20)

@@ -8,8 +8,8 @@ import time
 from typing import AsyncIterator, NamedTuple
 
 import anyio
-from starlette.datastructures import UploadFile
 from python_multipart.multipart import parse_options_header
+from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 

@@ -38,7 +38,8 @@ def _serve(args: argparse.Namespace) -> int:
     resolve_model(args.model)  # a model that can't be found fails here, with the CLI's message, not in a worker
     settings = ApiSettings(host=args.host, port=args.port, model=args.model, detector=asdict(detector_settings(args)),
                            max_body_mb=args.max_body_mb, max_files=args.max_files, threads=args.threads,
-                           body_idle_s=args.stall_timeout, head_timeout_s=args.stall_timeout, ws_idle_s=args.stream_idle,
+                           body_idle_s=args.stall_timeout, head_timeout_s=args.stall_timeout,
+                           ws_idle_s=args.stream_idle,
                            cors_origins=tuple(args.cors_origin or ()))
     from .server import serve
     serve(settings, workers=args.workers, log_level=args.log_level)

@@ -39,8 +39,8 @@ def _errors(*codes: int) -> dict:
     what = {400: "not a usable image, broken multipart or a bad option", 401: "missing or wrong bearer token",
             408: "the body stalled or took too long", 413: "the body is over the size limit",
             415: "the Content-Type is not an image"}
-    return {str(c): {"description": what[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            for c in codes}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {str(c): {"description": what[c], "content": error} for c in codes}
 
 
 def _multipart(many: bool) -> dict:
@@ -86,7 +86,8 @@ def openapi_schema() -> dict:
                            "replaces one still waiting",
                 "parameters": _STILL_QUERY[:2] + [
                     _query("flip", {"type": "boolean", "default": False}, "average each face with its mirror image"),
-                    _query("half_life", {"type": "number", "default": 0.15}, "smoothing half-life in seconds (0: off)")],
+                    _query("half_life", {"type": "number", "default": 0.15},
+                           "smoothing half-life in seconds (0: off)")],
                 "responses": {"101": {"description": "switching to the WebSocket protocol"}}}},
             "/v1/health": {"get": {"summary": "the server is up and its model loaded (no token needed)",
                                    "security": [{}],
