@@ -349,3 +349,19 @@ def test_serving_beyond_loopback_warns():
     from fer.api.settings import ApiSettings
     assert host_warning(ApiSettings()) is None
     assert "anyone who can reach this machine" in host_warning(ApiSettings(host="0.0.0.0"))
+
+
+def test_workers_answer_and_stop_with_the_server():
+    """--workers 2: two processes answer the same (each loaded the model), and stopping the server's
+    process group leaves none behind."""
+    face = _rafdb_faces(1)[0].read_bytes()
+    with ApiServer("--workers", "2") as s:
+        answers = [requests.post(s.url + "/v1/predict?detect=false", data=face, headers={"Content-Type": "image/jpeg"})
+                   for _ in range(6)]
+        group = subprocess.run(["pgrep", "-g", str(s.pid)], capture_output=True, text=True).stdout.split()
+    assert len(group) >= 3, f"server processes {group}: expected the supervisor and two workers"
+    assert all(a.status_code == 200 and a.json() == answers[0].json() for a in answers)
+    deadline = time.monotonic() + 10  # a stopped worker may stay a zombie for a moment before it is reaped
+    while subprocess.run(["pgrep", "-g", str(s.pid)], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "server processes left behind"
+        time.sleep(0.2)
