@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -15,6 +15,7 @@ from ..pipeline import FramePipeline
 from ..still import analyse_still, error_entry
 from .body import Upload, read_body, read_uploads
 from .errors import ApiError
+from .memory import HeapTrim
 from .options import RAW_QUERY, STILL_QUERY, Options, Pipelines, parse_options
 from .settings import ApiSettings
 
@@ -30,6 +31,7 @@ class ApiState:
     settings: ApiSettings
     pipelines: Pipelines
     executor: ThreadPoolExecutor
+    trim: HeapTrim = field(default_factory=HeapTrim)
 
     async def run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -48,16 +50,23 @@ def media_type(request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def analyse_upload(upload: Upload, pipeline: FramePipeline, detect: bool) -> dict:
-    """One image as a ``predict --json`` entry; an unusable image gives the CLI's error entry."""
+def analyse_upload(upload: Upload, pipeline: FramePipeline, detect: bool, trim: HeapTrim | None = None) -> dict:
+    """One image as a ``predict --json`` entry; an unusable image gives the CLI's error entry. ``trim``
+    hears of a large image or a failed one (``fer.api.memory``)."""
     try:
-        return analyse_still(upload.data, upload.name, pipeline, whole=not detect).to_dict()
+        result = analyse_still(upload.data, upload.name, pipeline, whole=not detect)
     except ImageError as e:
+        if trim:
+            trim.after(None)
         return error_entry(upload.name, e.reason(upload.name))
+    if trim:
+        trim.after(result.original_size[0] * result.original_size[1])
+    return result.to_dict()
 
 
-def analyse_uploads(uploads: list[Upload], pipeline: FramePipeline, detect: bool) -> list[dict]:
-    return [analyse_upload(u, pipeline, detect) for u in uploads]
+def analyse_uploads(uploads: list[Upload], pipeline: FramePipeline, detect: bool,
+                    trim: HeapTrim | None = None) -> list[dict]:
+    return [analyse_upload(u, pipeline, detect, trim) for u in uploads]
 
 
 async def _uploads(request: Request, st: ApiState) -> list[Upload]:
@@ -87,7 +96,7 @@ async def predict(request: Request) -> JSONResponse:
         raise ApiError(415, f"Content-Type {kind or '(none)'} is not an image: send the image as the body with "
                             f"Content-Type {', '.join(IMAGE_TYPES[:3])} (or bmp, tiff, gif), or as a file of a "
                             f"{MULTIPART} body")
-    entry = await st.run(analyse_upload, upload, await st.pipeline(options), options.detect)
+    entry = await st.run(analyse_upload, upload, await st.pipeline(options), options.detect, st.trim)
     if "error" in entry:
         raise ApiError(400, f"{upload.name}: {entry['error']}")
     return JSONResponse(entry)
@@ -104,7 +113,7 @@ async def predict_batch(request: Request) -> JSONResponse:
     uploads = await _uploads(request, st)
     if not uploads:
         raise ApiError(400, "the multipart body holds no file")
-    return JSONResponse(await st.run(analyse_uploads, uploads, await st.pipeline(options), options.detect))
+    return JSONResponse(await st.run(analyse_uploads, uploads, await st.pipeline(options), options.detect, st.trim))
 
 
 async def health(request: Request) -> JSONResponse:
