@@ -1,4 +1,4 @@
-"""The command line: python -m fer predict|video|batch|evaluate|train|export."""
+"""The command line: python -m fer predict|video|batch|serve|evaluate|train|export."""
 from __future__ import annotations
 
 import argparse
@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .commands import add_batch_command, add_video_command
     add_video_command(sub)
     add_batch_command(sub)
+    from .serve import add_serve_command
+    from .commands import _positive_int
+    add_serve_command(sub, _add_detector_options, _positive_int)
 
     ev = sub.add_parser("evaluate", help="score a model on a folder-per-class data set of face crops")
     ev.add_argument("data", nargs="+", help="folder-per-class root(s)")
