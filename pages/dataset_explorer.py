@@ -4,7 +4,7 @@ model disagrees with the labels (the quickest way to find mislabeled images).
 
 Reads only inside the configured roots (every data set of the data folder, plus
 ``FER_EXPLORER_ROOTS``), named by data set and path relative to the data folder, never by this
-machine's absolute path; the logic lives in ``fer.audit``, the figures in ``ui.charts``.
+machine's absolute path; the logic lives in ``fer.train.audit``, the figures in ``ui.charts``.
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
-                       configured_roots, index_dataset, index_signature, predict_split, root_label, thumbnail)
+from fer.train.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit,
+                             confine, configured_roots, index_dataset, index_signature, predict_split, root_label,
+                             thumbnail)
 from fer.classes import class_view, fold_predictions
-from fer.model import ModelError
+from fer.classify.model import ModelError
 from ui.charts import class_counts, confusion_heatmap, counter_bars
 from ui.resources import get_classifier
 from ui.sidebar import current_settings

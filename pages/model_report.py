@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer.model import ModelError, resolve_model
-from fer.model import ModelInfo
+from fer.classify.model import ModelError, ModelInfo, resolve_model
 from fer.report import (FEW_IMAGES, DataSetFigures, best_epoch, data_set_figures, data_summary, evaluation_rows,
                         format_duration, metric_sets, read_history, relative_path, speed_sources, speed_tables,
                         test_split_description, trained_on, training_stages)

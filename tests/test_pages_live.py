@@ -8,7 +8,7 @@ import streamlit_webrtc  # noqa: F401  isort: skip  (aiortc before anything that
 from streamlit.testing.v1 import AppTest
 
 from fer.config import CLASSES, REPO_ROOT
-from fer.detection import Box
+from fer.faces.detection import Box
 from fer.pipeline import Face
 
 PAGE = str(REPO_ROOT / "pages" / "live.py")

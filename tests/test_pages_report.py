@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fer.config import REPO_ROOT
-from fer.detection import DetectorSettings
+from fer.faces.detection import DetectorSettings
 from fer.report import format_duration, metric_sets, read_history, relative_command, speed_rows, training_stages
 from ui.sidebar import AppSettings
 
@@ -128,7 +128,8 @@ def test_history_rows_parse_and_bad_values_are_dropped(tmp_path):
 
 
 def test_every_training_stage_is_shown_with_paths_relative_to_the_repository(classifier):
-    """The report used to show only the last fine-tune, with an absolute path from the training machine."""
+    """Every stage of a model built in several fine-tunes is listed, its paths relative to the repository
+    (not absolute paths from the training machine)."""
     meta = classifier.info.metadata
     stages = training_stages(meta)
     assert len(stages) == len(meta.get("stages") or [None])
@@ -200,7 +201,7 @@ def test_evaluations_on_few_images_are_flagged(classifier, tmp_path):
 
 
 def test_the_report_opens_with_a_model_card_whose_figures_match_the_sidebar():
-    from fer.model import list_models
+    from fer.classify.model import list_models
     from fer.report import data_set_figures
     models = {m.name: m for m in list_models()}
     blend = next((m for m in models.values() if m.licence and (m.metadata.get("stages") or [])), None)

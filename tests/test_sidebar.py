@@ -13,7 +13,7 @@ if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer.model import list_models
+from fer.classify.model import list_models
 
 #: Characters an option label may have and still show whole in the sidebar's picker (its default
 #: width holds about 30 at Streamlit's font size).
@@ -56,7 +56,7 @@ def test_the_chosen_models_licence_and_accuracy_are_written_out_under_the_picker
 
 
 def test_the_detector_picker_shows_short_names_and_the_detail_below():
-    from fer.detectors import DETECTORS
+    from fer.faces.detectors import DETECTORS
     at = AppTest.from_function(sidebar_app, default_timeout=60)
     at.run()
     picker = at.selectbox(key="det_name")

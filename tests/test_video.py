@@ -12,9 +12,9 @@ import time
 import av
 import pytest
 
-from fer.compose import Box, iou
-from fer.session_log import SessionLog, csv_columns
-from fer.video_run import clock
+from fer.train.compose import Box, iou
+from fer.stream.session_log import SessionLog, csv_columns
+from fer.offline.video_run import clock
 
 from video_clips import FPS, one_face_clip
 
@@ -155,7 +155,7 @@ def cut_at_frame(src, out, keep: int) -> None:
 
 def still_room_clip(out, frames: int = 12) -> None:
     """A real room with no face in it (fer.clips' background), as H.264."""
-    from fer.clips import real_background
+    from fer.train.clips import real_background
     room = real_background(320, 240)
     with av.open(str(out), mode="w") as c:
         s = c.add_stream("libx264", rate=12)
@@ -208,7 +208,7 @@ def test_every_input_is_accounted_for_in_a_status_file_and_on_the_terminal(two_f
 
 
 def test_annotated_copies_of_several_inputs_are_announced_and_may_go_to_a_folder(tmp_path):
-    from fer.video_run import annotated_paths
+    from fer.offline.video_run import annotated_paths
     a, b = tmp_path / "x" / "take.mp4", tmp_path / "y" / "take.mp4"
     assert annotated_paths(tmp_path / "out.mp4", [str(a)]) == [tmp_path / "out.mp4"]
     assert annotated_paths(tmp_path / "out.mp4", [str(a), str(b)]) == [tmp_path / "out.take.mp4",

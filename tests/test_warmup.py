@@ -8,7 +8,7 @@ import time
 
 import streamlit_webrtc  # noqa: F401  isort: skip  (aiortc first)
 
-from fer.detectors import DetectorSettings, make_detector
+from fer.faces.detectors import DetectorSettings, make_detector
 from fer.pipeline import FramePipeline
 
 

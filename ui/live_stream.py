@@ -19,8 +19,8 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 
 from fer import cv_threads
-from fer.background_rescan import warm_pool
-from fer.live import LIVE_READ_EVERY_S, LiveSession
+from fer.stream.background_rescan import warm_pool
+from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
 from . import rtc

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from fer.classes import FIVE, FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
-from fer.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
+from fer.faces.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
 
-from fer.model import ModelInfo
+from fer.classify.model import ModelInfo
 
 from .resources import available_models
 
