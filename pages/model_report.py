@@ -158,8 +158,9 @@ def model_card(info: ModelInfo) -> None:
         what += f" Trained on {', '.join(sources)}."
     blend = meta.get("blend") or {}
     if blend:
-        what += (f" A weight-space blend: {1 - blend.get('alpha', 0):.0%} `{blend.get('base', '?')}` + "
-                 f"{blend.get('alpha', 0):.0%} `{blend.get('tuned', '?')}`.")
+        alpha = float(blend.get("alpha", 0))
+        what += (f" A weight-space blend: {1 - alpha:.0%} `{_model_name(blend.get('base'))}` + "
+                 f"{alpha:.0%} `{_model_name(blend.get('tuned'))}`.")
     runtime = meta.get("runtime") or {}
     if runtime.get("bytes"):
         what += f" Served as a {runtime.get('format', 'LiteRT')} file of {runtime['bytes'] / 1e6:.1f} MB."
@@ -204,6 +205,12 @@ def model_card(info: ModelInfo) -> None:
         st.caption(f"Speed on {lat.get('machine', 'the recording machine')}, measured by `{lat.get('command', '')}`")
     else:
         st.info("No speed figures recorded for this model: run `python bench/latency.py FRAME --record`.")
+
+
+def _model_name(entry) -> str:
+    """A blend's parent as recorded (a name, or {"model": "models/x", ...}) -> "x"."""
+    name = entry.get("model", "?") if isinstance(entry, dict) else str(entry or "?")
+    return name.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _per_class(f: DataSetFigures) -> dict:

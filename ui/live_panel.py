@@ -151,7 +151,8 @@ def render_summary(summary: SessionSummary, key: str) -> None:
     st.markdown("  \n".join(f"**Face #{f.face_id}**: seen {seen_text(f.seen_s)}, mostly {f.top} "
                              f"({f.shares[f.top]:.1%} of its time)" for f in summary.faces))
     table = summary_table(summary)
-    config = {c: st.column_config.Column(c, width=w) for c, w in SUMMARY_WIDTHS.items()}
+    config = {c: (st.column_config.NumberColumn(c, format="%.1f", width=w) if c.endswith("(s)")
+                  else st.column_config.Column(c, width=w)) for c, w in SUMMARY_WIDTHS.items()}
     config.update({c: st.column_config.ProgressColumn(c, format="%.1f %%", min_value=0.0, max_value=100.0,
                                                       width=SUMMARY_SHARE_WIDTH)
                    for c in table.columns if c not in SUMMARY_WIDTHS})
