@@ -209,6 +209,10 @@ class FramePipeline:
         hits = self._thread_detector().search_regions(gray, requests)
         return [(b, f) for b, f, _ in hits], [view for _, _, view in hits]
 
+    def hints(self, boxes: list[Box]) -> list:
+        """This thread's detector's hints about ``boxes`` it just returned (for ``adopt`` elsewhere)."""
+        return self._thread_detector().hints(boxes)
+
     def adopt(self, boxes: list[Box], hints: list) -> None:
         """Boxes found by ``rescan`` on another thread: this thread's detector takes them and their hints."""
         self._thread_detector().adopt(boxes, hints)

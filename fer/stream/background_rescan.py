@@ -39,6 +39,11 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _every_view(pipeline, frame_bgr: np.ndarray) -> tuple[list[Box], list]:
+    found = pipeline.locate(frame_bgr)  # no ``near``: the detector's full detect, every view
+    return list(found.boxes), pipeline.hints(found.boxes)
+
+
 class BackgroundRescan:
     """One stream's rescan in flight (at most one)."""
 
@@ -56,6 +61,11 @@ class BackgroundRescan:
         ``SceneChanges``."""
         frame = frame_bgr.copy()  # the caller draws on its frame next
         self._future = _shared_pool().submit(pipeline.rescan, frame, skip, turn, changes)
+
+    def submit_every_view(self, pipeline, frame_bgr: np.ndarray) -> None:
+        """Scan a copy of ``frame_bgr`` through every view of the detector (a stream's first frame,
+        whose quick scan looked through one); ``take`` then returns its boxes and hints."""
+        self._future = _shared_pool().submit(_every_view, pipeline, frame_bgr.copy())
 
     def submit_search(self, pipeline, gray: np.ndarray, requests: list) -> None:
         """Run ``pipeline.search_regions`` (missed faces' region searches, noted on the frame
