@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fer.config import REPO_ROOT, data_root
-from fer.detectors.base import Box, iou
+from fer.faces.detectors.base import Box, iou
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 from api_server import ApiServer  # noqa: E402
@@ -69,7 +69,7 @@ def _faces_only(entries: list[dict]) -> list[list[dict]]:
 
 
 def test_health_and_models_name_the_served_model(server):
-    from fer.model import resolve_model
+    from fer.classify.model import resolve_model
     served = resolve_model(None)
     h = requests.get(server.url + "/v1/health").json()
     assert h["status"] == "ok" and h["model"] == served.name and h["classes"] == served.classes

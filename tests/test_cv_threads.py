@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 
 from fer import cv_threads
-from fer.detectors import make_detector
+from fer.faces.detectors import make_detector
 
 
 def test_live_frames_take_one_thread_and_a_still_gets_the_default_back_once_streams_stop(monkeypatch, head_pose):

@@ -12,9 +12,9 @@ import time
 import av
 import pytest
 
-from fer.compose import Box, iou
-from fer.session_log import SessionLog, csv_columns
-from fer.video_run import clock
+from fer.train.compose import Box, iou
+from fer.stream.session_log import SessionLog, csv_columns
+from fer.offline.video_run import clock
 
 from video_clips import FPS, one_face_clip
 

@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from ..model import load_classifier
+from ..classify.model import load_classifier
 from .errors import EXCEPTION_HANDLERS, error_response
 from .openapi import openapi_schema
 from .options import Options, Pipelines

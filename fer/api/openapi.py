@@ -3,7 +3,7 @@ framework to generate it, and written here it says what each answer means."""
 from __future__ import annotations
 
 from ..classes import VIEW_NAMES
-from ..detectors import DETECTORS
+from ..faces.detectors import DETECTORS
 
 _ERROR = {"type": "object", "required": ["error", "status"],
           "properties": {"error": {"type": "string", "description": "one line saying why"},

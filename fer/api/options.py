@@ -10,8 +10,8 @@ from starlette.datastructures import QueryParams
 
 from ..classes import VIEW_NAMES
 from ..config import STILL_FLIP
-from ..detectors import DETECTORS, DetectorSettings, make_detector
-from ..model import Classifier
+from ..faces.detectors import DETECTORS, DetectorSettings, make_detector
+from ..classify.model import Classifier
 from ..pipeline import FramePipeline
 from .body import name_label
 from .errors import ApiError

@@ -1,5 +1,5 @@
 """The HTTP endpoints: one image, a batch of images, health, models. Each image's analysis is the CLI's
-own (``fer.still.analyse_still``), so an entry here equals an entry of ``python -m fer predict --json``."""
+own (``fer.offline.still.analyse_still``), so an entry here equals an entry of ``python -m fer predict --json``."""
 from __future__ import annotations
 
 import asyncio
@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..imageio import ImageError
-from ..model import list_models
+from ..classify.model import list_models
 from ..pipeline import FramePipeline
-from ..still import analyse_still, error_entry
+from ..offline.still import analyse_still, error_entry
 from .body import Upload, read_body, read_uploads
 from .errors import ApiError
 from .memory import HeapTrim

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-from ..detectors import DEFAULT_DETECTOR, DetectorSettings
+from ..faces.detectors import DEFAULT_DETECTOR, DetectorSettings
 
 #: The environment variable that carries the settings to each worker process.
 SETTINGS_ENV = "FER_API_SETTINGS"
@@ -20,7 +20,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 @dataclass(frozen=True)
 class ApiSettings:
     """``model``: a model name in models/ or a folder (None: the registry's default model).
-    ``detector``: the detector's name and sensitivity (``fer.detectors.DetectorSettings`` as a dict;
+    ``detector``: the detector's name and sensitivity (``fer.faces.detectors.DetectorSettings`` as a dict;
     None: the registry's default). ``max_body_mb``: the largest request body (413 above it, before the
     body is read). ``max_files``: images in one batch request. ``body_idle_s``: a request body that
     sends nothing for this long is answered 408; ``body_total_s``: nor may it take longer than this

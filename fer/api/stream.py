@@ -1,5 +1,5 @@
 """WS /v1/stream: a camera's frames in (one binary message per frame, JPEG or PNG), tracked faces out
-(one JSON message per frame analysed). Each connection is one live session (``fer.live.LiveSession``:
+(one JSON message per frame analysed). Each connection is one live session (``fer.stream.live.LiveSession``:
 the live page's tracking, smoothing and rescan schedule), so ids stay with the same person while they
 stay in view and probabilities are smoothed over time.
 
@@ -16,9 +16,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import cv_threads
 from ..imageio import ImageError, decode_image
-from ..live import LIVE_READ_EVERY_S, LiveSession
+from ..stream.live import LIVE_READ_EVERY_S, LiveSession
 from ..pipeline import FramePipeline
-from ..still import MAX_ANALYSIS_SIDE
+from ..offline.still import MAX_ANALYSIS_SIDE
 from .errors import ApiError
 from .options import STREAM_QUERY, parse_options
 from .routes import ApiState

@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from fer.config import CLASSES, data_root
-from fer.data import class_folders, list_images
 from fer.faces.align import SIDE_IN_EYE_DISTANCES, Eyes, align_face
 from fer.faces.tight import SEARCH_PAD, find_eyes
+from fer.train.data import class_folders, list_images
 
 #: Context crops hold this many times the pipeline's framing, so training can zoom out to 1.3x and
 #: shift without running out of picture.
@@ -98,21 +98,23 @@ def build_crops(root: Path, size: int, limit_per_class: int | None = None, log=p
     return CropSet(images, labels, paths, found)
 
 
-def cache_path(cache_dir: Path, root: Path, size: int) -> Path:
+def cache_path(cache_dir: Path, root: Path, size: int, limit_per_class: int | None = None) -> Path:
     """Where one split's crops are cached: named by data set, split and size, plus a hash of the
     framing constants so a change of framing never reuses old crops."""
     tag = hashlib.sha1(f"{SIDE_IN_EYE_DISTANCES}|{CONTEXT}|{SEARCH_PAD}".encode()).hexdigest()[:8]
-    return cache_dir / f"{root.parent.name}_{root.name}_{size}_{tag}.npz"
+    limit = f"_first{limit_per_class}" if limit_per_class else ""
+    return cache_dir / f"{root.parent.name}_{root.name}_{size}{limit}_{tag}.npz"
 
 
-def load_or_build(root: Path, size: int, cache_dir: Path, log=print) -> CropSet:
-    """The cached crops of a split, built first if missing."""
-    path = cache_path(cache_dir, root, size)
+def load_or_build(root: Path, size: int, cache_dir: Path, log=print, limit_per_class: int | None = None) -> CropSet:
+    """The cached crops of a split (its first ``limit_per_class`` images of each class when given),
+    built first if missing."""
+    path = cache_path(cache_dir, root, size, limit_per_class)
     if path.is_file():
         z = np.load(path)
         return CropSet(z["images"], z["labels"], z["paths"], z["found"])
     log(f"cutting {root} into {path} ...")
-    s = build_crops(root, size, log=log)
+    s = build_crops(root, size, limit_per_class, log=log)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, images=s.images, labels=s.labels, paths=s.paths, found=s.found)
