@@ -98,3 +98,23 @@ def test_a_huge_face_is_shrunk_without_aliasing():
     big = cv2.resize(img, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
     eb = Eyes((e.right[0] * 5, e.right[1] * 5), (e.left[0] * 5, e.left[1] * 5))
     assert _diff(align_face(big, eb, 112), align_face(img, e, 112)) < 4
+
+
+@pytest.mark.parametrize("degrees", [-30, 30])
+def test_a_tilted_face_reads_as_its_upright_self(degrees):
+    """Through the whole pipeline with the default model, a real face turned by 30 degrees gets the
+    upright face's label, every probability within 0.1 of the upright face's."""
+    from fer.classify.model import load_classifier
+    from fer.pipeline import FramePipeline
+    pipeline = FramePipeline(load_classifier())
+    compared = 0
+    for img in _faces():
+        upright = pipeline.analyse(img).faces
+        turned = pipeline.analyse(_turned(img, degrees)).faces
+        if len(upright) != 1 or len(turned) != 1:
+            continue  # a face the detector misses turned is the detector's business (test_detectors)
+        compared += 1
+        a, b = upright[0], turned[0]
+        assert b.label == a.label
+        assert max(abs(a.probabilities[c] - b.probabilities[c]) for c in a.probabilities) < 0.1
+    assert compared >= 4
