@@ -120,13 +120,14 @@ class LiveSession:
             self._turn += bool(rescan)
             if rescan and near:  # an empty room is rescanned every frame; only these count
                 self._last_rescan = clock
+        held = [b in found.held for b in found.boxes]
         if self.read_every_s > 0:
             due = tracker.due(found.boxes, clock, self.read_every_s)
             read = iter(pipeline.read(found.gray, [b for b, d in zip(found.boxes, due) if d]))
             faces = [next(read) if d else Face(b, "", 0.0, {}) for b, d in zip(found.boxes, due)]
-            faces = tracker.update(faces, clock, read=due)
+            faces = tracker.update(faces, clock, read=due, held=held)
         else:
-            faces = tracker.update(pipeline.read(found.gray, found.boxes), clock)
+            faces = tracker.update(pipeline.read(found.gray, found.boxes), clock, held=held)
         if draw:
             draw_faces(frame_bgr, faces)
         done = time.monotonic()
@@ -197,7 +198,7 @@ class LiveSession:
             requests = pipeline.take_deferred()
             if requests:
                 self._searching.submit_search(pipeline, found.gray, requests)
-        return Located(found.gray, largest_first(boxes), found.detect_ms)
+        return Located(found.gray, largest_first(boxes), found.detect_ms, found.held & set(boxes))
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False

@@ -36,10 +36,12 @@ class Face:
 
 @dataclass(frozen=True)
 class Located:
-    """Where a frame's faces are (``FramePipeline.locate``): its gray copy, the boxes, and the time it took."""
+    """Where a frame's faces are (``FramePipeline.locate``): its gray copy, the boxes, the time it
+    took, and which boxes the detector only held (kept from the last frame, not re-found)."""
     gray: np.ndarray
     boxes: list[Box]
     detect_ms: float
+    held: frozenset[Box] = frozenset()
 
 
 @dataclass
@@ -88,7 +90,7 @@ class FramePipeline:
     threads: each thread gets its own copy of the detector (OpenCV's cascade keeps the image pyramid
     of its current call inside itself, and a LiteRT interpreter runs one call at a time, so two
     threads must not share one; a lock around a shared one made three live streams queue for it),
-    while the classifier is shared. ``detector``: any ``fer.detectors`` detector (default: Haar).
+    while the classifier is shared. ``detector``: any ``fer.detectors`` detector (default: ``DetectorSettings().name``, BlazeFace).
 
     ``classes``: the class view reported (``fer.classes``: "seven" or "five"); ``self.classes`` lists
     the classes of every Face's probabilities."""
@@ -148,7 +150,8 @@ class FramePipeline:
             boxes = detector.detect_near(seen, near)
         else:
             boxes = detector.detect(seen)
-        return Located(gray, boxes, (time.perf_counter() - t0) * 1e3)
+        held = frozenset(b for b in boxes if detector.held(b)) if near else frozenset()
+        return Located(gray, boxes, (time.perf_counter() - t0) * 1e3, held)
 
     def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None,
                changes: SceneChanges | None = None) -> tuple[list[Box], list]:
