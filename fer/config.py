@@ -62,6 +62,15 @@ def data_root() -> Path:
     return Path(os.environ.get("FER_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 
 
+def pretrained_root() -> Path:
+    """Where pretrained face networks live (training starts there; never read at run time):
+    ``FER_PRETRAINED_DIR`` overrides ``<data_root>/../pretrained/human-models-3.0.4``."""
+    override = os.environ.get("FER_PRETRAINED_DIR")
+    if override:
+        return Path(override)
+    return data_root().parent / "pretrained" / "human-models-3.0.4"
+
+
 def fer2013_root() -> Path:
     """The folder-per-class FER2013 copy (train/ val/ test/)."""
     return data_root() / "fer2013"

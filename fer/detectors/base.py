@@ -17,9 +17,13 @@ class Box(NamedTuple):
 
 
 class Detection(NamedTuple):
-    """A box and the detector's confidence in it (0..1), or None where the detector has no score (Haar)."""
+    """A box and the detector's confidence in it (0..1), or None where the detector has no score (Haar);
+    ``keypoints``: the detector's facial landmarks in frame pixels ((x, y) pairs; BlazeFace's six:
+    right eye, left eye, nose tip, mouth, right ear, left ear, "right" being the person's right),
+    or None where the detector gives none."""
     box: Box
     score: float | None = None
+    keypoints: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclass(frozen=True)

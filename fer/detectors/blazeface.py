@@ -76,17 +76,18 @@ def anchor_centres(model: BlazeFaceModel) -> np.ndarray:
 
 
 def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input_side: int,
-           min_score: float) -> tuple[np.ndarray, np.ndarray]:
+           min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Raw outputs (A, 16) (box centre offset, size, six landmarks, in input pixels) and (A,) logits
-    -> (boxes (N, 4) as x0, y0, x1, y1 in 0..1 input coordinates, scores (N,)) of the anchors scoring
-    at least ``min_score``."""
+    -> (boxes (N, 4) as x0, y0, x1, y1 in 0..1 input coordinates, scores (N,), keypoints (N, 6, 2)
+    as x, y in 0..1 input coordinates) of the anchors scoring at least ``min_score``."""
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -100.0, 100.0)))
     keep = scores >= min_score
     r, a = regressors[keep], anchors[keep]
     cx = r[:, 0] / input_side + a[:, 0]
     cy = r[:, 1] / input_side + a[:, 1]
     w, h = r[:, 2] / input_side, r[:, 3] / input_side
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), scores[keep]
+    keypoints = r[:, 4:16].reshape(-1, 6, 2) / input_side + a[:, None, :]
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), scores[keep], keypoints
 
 
 class BlazeFaceDetector:
@@ -118,6 +119,13 @@ class BlazeFaceDetector:
         out = sorted(self._interpreter.get_output_details(), key=lambda d: -d["shape"][-1])
         self._regressors, self._classificators = out[0]["index"], out[1]["index"]
         self._lock = threading.Lock()
+        # The keypoints of the boxes of the last full pass, for ``keypoints`` (alignment).
+        self._keypoints: dict[Box, tuple[tuple[float, float], ...]] = {}
+
+    def keypoints(self, boxes: Sequence[Box]) -> list[tuple[tuple[float, float], ...] | None]:
+        """The six landmarks of each box as the last pass found it (None for a box that pass did not
+        find, such as a face held through a missed frame): the pipeline lines crops up with them."""
+        return [self._keypoints.get(b) for b in boxes]
 
     def detect_scored(self, frame: np.ndarray) -> list[Detection]:
         """Every face with its score (0..1), largest first."""
@@ -138,8 +146,9 @@ class BlazeFaceDetector:
             self._interpreter.invoke()
             reg = self._interpreter.get_tensor(self._regressors)[0]
             logits = self._interpreter.get_tensor(self._classificators)[0, :, 0]
-        boxes, scores = decode(reg, logits, self._anchors, n, self.settings.min_score)
+        boxes, scores, keypoints = decode(reg, logits, self._anchors, n, self.settings.min_score)
         if not len(boxes):
+            self._keypoints = {}
             return []
         px = boxes * side  # the letterbox square is the frame's longer side, anchored top-left
         rects = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in px]
@@ -148,7 +157,9 @@ class BlazeFaceDetector:
         for i in np.asarray(keep).reshape(-1):
             box = _haar_like(rects[int(i)], self.model, w, h)
             if box is not None and min(box.w, box.h) >= self.settings.min_size:
-                out.append(Detection(box, float(scores[int(i)])))
+                points = tuple((float(x), float(y)) for x, y in keypoints[int(i)] * side)
+                out.append(Detection(box, float(scores[int(i)]), points))
+        self._keypoints = {d.box: d.keypoints for d in out}
         return sorted(out, key=lambda d: d.box.w * d.box.h, reverse=True)
 
     def detect(self, frame: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:

@@ -1,0 +1,1 @@
+"""Finding faces and lining them up: detectors, alignment, tracking."""

@@ -1,0 +1,1 @@
+"""Training: data sets, pretrained backbones, training runs, export and evaluation."""

@@ -1,0 +1,282 @@
+"""Fine-tune a pretrained face network (``fer.train.backbones``) into an expression classifier on every
+source at once: RAF-DB, AffectNet and FER2013 (with FER+ votes), cut the pipeline's way
+(``fer.train.crops``), balanced by source and class.
+
+Why every source: a network fine-tuned on RAF-DB alone learns RAF-DB (84.6 % there, 44.7 % on
+AffectNet) and fails on photos from elsewhere. Why the pipeline's crops: the model must see faces
+framed as the live pipeline frames them, with the spread of real boxes (random scale and shift).
+
+Validation only chooses (RAF-DB's held-out tenth of train, AffectNet val, FER2013 val); test splits
+are read once, by ``fer.train.finetune_ship`` for the model that ships. The run checkpoints every
+epoch and ``--resume`` continues it.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fer.config import CLASSES, REPO_ROOT, data_root
+from fer.train.crops import CONTEXT, CropSet, load_or_build
+
+#: RAF-DB has no val split: this fraction of its train split is held out, chosen by a hash of each
+#: file name (the same rule as ``fer.data.hold_out``, so every model is chosen on the same faces).
+RAFDB_HOLD_OUT = 0.1
+
+
+@dataclass
+class FinetuneConfig:
+    """Every choice of a run, recorded in the model's metadata."""
+    out: str
+    backbone: str = "faceres"
+    size: int = 112
+    epochs: int = 10
+    samples_per_epoch: int = 24000
+    batch_size: int = 64
+    lr: float = 2e-4
+    warmup_epochs: float = 0.5
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    #: Share of each batch drawn from each source; within a source, classes are drawn in proportion to
+    #: the square root of their counts (rare classes seen more, without repeating 280 fear faces a lot).
+    source_mix: dict = field(default_factory=lambda: {"rafdb": 0.35, "affectnet": 0.35, "fer2013": 0.30})
+    #: FER2013 targets: (1 - alpha) * folder label + alpha * FER+ vote distribution.
+    ferplus_alpha: float = 0.5
+    #: Augmentation: crop scale range (1 = the pipeline's framing), shift (fraction of the side),
+    #: share of colour faces turned grey, share of faces blurred to low resolution.
+    scale_range: tuple = (0.85, 1.3)
+    shift: float = 0.06
+    grey: float = 0.2
+    low_res: float = 0.15
+    seed: int = 0
+    cache: str = str(Path.home() / ".cache" / "fer" / "crops")
+
+
+def _held_out(paths: np.ndarray) -> np.ndarray:
+    cut = int(RAFDB_HOLD_OUT * 2**32)
+    return np.array([int.from_bytes(hashlib.sha1(Path(p).name.encode()).digest()[:4], "big") < cut
+                     for p in paths], bool)
+
+
+def _subset(s: CropSet, keep: np.ndarray) -> CropSet:
+    return CropSet(s.images[keep], s.labels[keep], s.paths[keep], s.found[keep])
+
+
+def _ferplus_targets(s: CropSet, alpha: float) -> np.ndarray:
+    """FER2013 targets mixed with FER+ votes (one-hot where an image has no votes)."""
+    from fer.ferplus import default_votes_path, load_votes, soft_targets
+    votes_file = default_votes_path(data_root() / "fer2013")
+    if not votes_file.is_file():
+        return np.eye(len(CLASSES), dtype=np.float32)[s.labels]
+    votes = load_votes(votes_file)
+    t, _ = soft_targets(s.labels.astype(np.int64), [str(p) for p in s.paths], votes, len(CLASSES), alpha)
+    return t
+
+
+def load_sources(cfg: FinetuneConfig, log=print) -> tuple[dict, dict]:
+    """(train, val): source name -> (CropSet, targets (N, 7) float32)."""
+    root, cache, k = data_root(), Path(cfg.cache), len(CLASSES)
+    one_hot = np.eye(k, dtype=np.float32)
+    raf = load_or_build(root / "rafdb" / "train", cfg.size, cache, log)
+    held = _held_out(raf.paths)
+    aff_tr = load_or_build(root / "affectnet" / "train", cfg.size, cache, log)
+    aff_va = load_or_build(root / "affectnet" / "val", cfg.size, cache, log)
+    fer_tr = load_or_build(root / "fer2013" / "train", cfg.size, cache, log)
+    fer_va = load_or_build(root / "fer2013" / "val", cfg.size, cache, log)
+    train = {"rafdb": (_subset(raf, ~held), one_hot[raf.labels[~held]]),
+             "affectnet": (aff_tr, one_hot[aff_tr.labels]),
+             "fer2013": (fer_tr, _ferplus_targets(fer_tr, cfg.ferplus_alpha))}
+    val = {"rafdb_holdout": _subset(raf, held), "affectnet_val": aff_va, "fer2013_val": fer_va}
+    return train, val
+
+
+def sampling_plan(train: dict, cfg: FinetuneConfig, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's draws: (source index, row) pairs, balanced by source share and sqrt class counts."""
+    rng = np.random.default_rng(cfg.seed * 1000 + epoch)
+    names = list(train)
+    mix = np.array([cfg.source_mix[n] for n in names], float)
+    src = rng.choice(len(names), cfg.samples_per_epoch, p=mix / mix.sum())
+    rows = np.empty(cfg.samples_per_epoch, np.int64)
+    for i, n in enumerate(names):
+        labels = train[n][0].labels
+        counts = np.bincount(labels, minlength=len(CLASSES)).astype(float)
+        w = np.where(counts > 0, counts ** -0.5, 0.0)[labels]
+        pick = src == i
+        rows[pick] = rng.choice(len(labels), pick.sum(), p=w / w.sum())
+    return src, rows
+
+
+def _augment_fn(cfg: FinetuneConfig):
+    """Batch augmentation in tf.data: a random scale/shift window of the context crop resized to the
+    model's input (the spread of real boxes around the pipeline's framing), mirror, brightness and
+    contrast, some faces grey, some blurred to low resolution (webcams, FER2013's 48 px)."""
+    import tensorflow as tf
+    size, ctx = cfg.size, CONTEXT
+    lo, hi = cfg.scale_range
+
+    def augment(x, y):
+        n = tf.shape(x)[0]
+        scale = tf.exp(tf.random.uniform([n], np.log(lo), np.log(hi)))
+        half = scale / ctx / 2
+        cx = 0.5 + tf.random.uniform([n], -cfg.shift, cfg.shift) * scale / ctx
+        cy = 0.5 + tf.random.uniform([n], -cfg.shift, cfg.shift) * scale / ctx
+        boxes = tf.stack([cy - half, cx - half, cy + half, cx + half], 1)
+        img = tf.image.crop_and_resize(tf.cast(x, tf.float32), boxes, tf.range(n), [size, size])
+        img = tf.where(tf.random.uniform([n, 1, 1, 1]) < 0.5, tf.reverse(img, [2]), img)
+        mean = tf.reduce_mean(img, axis=[1, 2, 3], keepdims=True)
+        img = (img - mean) * tf.random.uniform([n, 1, 1, 1], 0.7, 1.3) + mean + tf.random.uniform([n, 1, 1, 1], -25, 25)
+        grey = tf.reduce_mean(img, axis=3, keepdims=True) * tf.ones([1, 1, 1, 3])
+        img = tf.where(tf.random.uniform([n, 1, 1, 1]) < cfg.grey, grey, img)
+        small = tf.image.resize(tf.image.resize(img, [40, 40], antialias=True), [size, size])
+        img = tf.where(tf.random.uniform([n, 1, 1, 1]) < cfg.low_res, small, img)
+        return tf.clip_by_value(img, 0, 255), y
+    return augment
+
+
+def centre_crops(images: np.ndarray, size: int) -> np.ndarray:
+    """The pipeline's framing out of context crops: the centre 1/CONTEXT, resized to ``size``."""
+    import cv2
+    side = images.shape[1]
+    inner = side / CONTEXT
+    a = int(round((side - inner) / 2))
+    b = a + int(round(inner))
+    if b - a == size:
+        return images[:, a:b, a:b]
+    return np.stack([cv2.resize(im[a:b, a:b], (size, size), interpolation=cv2.INTER_AREA) for im in images])
+
+
+def build_model(cfg: FinetuneConfig):
+    """Backbone (preprocessing inside) -> dropout -> softmax over the seven classes."""
+    import keras
+    from fer.train.backbones import build_backbone
+    backbone = build_backbone(cfg.backbone, cfg.size)
+    x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(backbone.output)
+    out = keras.layers.Dense(len(CLASSES), activation="softmax", name="expression")(x)
+    return keras.Model(backbone.input, out, name=f"{cfg.backbone}_expression")
+
+
+def _schedule(cfg: FinetuneConfig):
+    import keras
+    steps_per_epoch = cfg.samples_per_epoch // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    warm = max(1, int(cfg.warmup_epochs * steps_per_epoch))
+    return keras.optimizers.schedules.CosineDecay(0.0, total - warm, alpha=0.01, warmup_target=cfg.lr,
+                                                  warmup_steps=warm)
+
+
+def score(model_fn, images: np.ndarray, labels: np.ndarray, batch: int = 256) -> dict:
+    """Accuracy and macro F1 of a probabilities function over crops (single pass)."""
+    pred = np.concatenate([np.argmax(model_fn(images[i:i + batch]), 1) for i in range(0, len(images), batch)])
+    return accuracy_f1(pred, labels)
+
+
+def accuracy_f1(pred: np.ndarray, labels: np.ndarray) -> dict:
+    k = len(CLASSES)
+    f1 = []
+    for c in range(k):
+        tp = np.sum((pred == c) & (labels == c))
+        p, r = tp / max(1, np.sum(pred == c)), tp / max(1, np.sum(labels == c))
+        if np.sum(labels == c):
+            f1.append(0.0 if p + r == 0 else 2 * p * r / (p + r))
+    return {"accuracy": float(np.mean(pred == labels)), "macro_f1": float(np.mean(f1)), "n": int(len(labels))}
+
+
+def train(cfg: FinetuneConfig, resume: bool = False, log=print) -> Path:
+    """Run (or continue) the fine-tuning; returns the run folder holding best.keras and history.csv."""
+    import keras
+    import tensorflow as tf
+    out = Path(cfg.out)
+    ckpt = out / "checkpoints"
+    state_file = ckpt / "state.json"
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise SystemExit(f"{out} is not empty: pass --resume to continue that run, or another --out")
+    ckpt.mkdir(parents=True, exist_ok=True)
+    t_load = time.time()
+    train_sets, val_sets = load_sources(cfg, log)
+    log(f"data ready in {time.time() - t_load:.0f} s: " +
+        ", ".join(f"{n} {len(s.labels)}" for n, (s, _) in train_sets.items()))
+    val_x = {n: centre_crops(s.images, cfg.size) for n, s in val_sets.items()}
+    state = json.loads(state_file.read_text()) if resume and state_file.is_file() else {"epoch": 0, "best": -1.0,
+                                                                                      "wall_seconds": 0.0}
+    if state["epoch"] > 0:
+        model = keras.saving.load_model(ckpt / "last.keras", compile=True)
+        log(f"resuming after epoch {state['epoch']}")
+    else:
+        model = build_model(cfg)
+        model.compile(optimizer=keras.optimizers.AdamW(_schedule(cfg), weight_decay=cfg.weight_decay),
+                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                      metrics=["accuracy"])
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    names = list(train_sets)
+    augment = _augment_fn(cfg)
+    history = out / "history.csv"
+    for epoch in range(state["epoch"], cfg.epochs):
+        t0 = time.time()
+        src, rows = sampling_plan(train_sets, cfg, epoch)
+
+        def batches(src=src, rows=rows):
+            for i in range(0, len(rows) - cfg.batch_size + 1, cfg.batch_size):
+                s, r = src[i:i + cfg.batch_size], rows[i:i + cfg.batch_size]
+                x = np.stack([train_sets[names[a]][0].images[b] for a, b in zip(s, r)])
+                y = np.stack([train_sets[names[a]][1][b] for a, b in zip(s, r)])
+                yield x, y
+        side = int(round(cfg.size * CONTEXT))
+        ds = (tf.data.Dataset.from_generator(batches, output_signature=(
+            tf.TensorSpec([None, side, side, 3], tf.uint8), tf.TensorSpec([None, len(CLASSES)], tf.float32)))
+            .map(augment, num_parallel_calls=2).prefetch(2))
+        fit = model.fit(ds, epochs=1, verbose=2)
+        row = {"epoch": epoch + 1, "loss": fit.history["loss"][-1], "accuracy": fit.history["accuracy"][-1]}
+        predict = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        for n, s in val_sets.items():
+            r = score(lambda x: predict(tf.constant(x, tf.float32)).numpy(), val_x[n], s.labels.astype(int))
+            row[f"{n}_acc"], row[f"{n}_f1"] = round(r["accuracy"], 4), round(r["macro_f1"], 4)
+        row["select"] = round((row["rafdb_holdout_acc"] + row["affectnet_val_acc"]) / 2, 4)
+        row["seconds"] = round(time.time() - t0, 1)
+        log(json.dumps(row))
+        new = not history.is_file()
+        with history.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        model.save(ckpt / "last.keras")
+        if row["select"] > state["best"]:
+            state["best"], state["best_epoch"] = row["select"], epoch + 1
+            model.save(out / "best.keras")
+        state["epoch"] = epoch + 1
+        state["wall_seconds"] = state.get("wall_seconds", 0.0) + row["seconds"]
+        state["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+        state_file.write_text(json.dumps(state, indent=2))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="run folder (checkpoints, history, best.keras)")
+    ap.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
+    defaults = FinetuneConfig(out="")
+    for name in ("backbone", "size", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay",
+                 "label_smoothing", "ferplus_alpha", "seed", "cache"):
+        v = getattr(defaults, name)
+        ap.add_argument("--" + name.replace("_", "-"), type=type(v), default=v)
+    a = ap.parse_args(argv)
+    cfg = FinetuneConfig(**{k: v for k, v in vars(a).items() if k != "resume"})
+    if a.resume and (Path(a.out) / "config.json").is_file():
+        recorded = json.loads((Path(a.out) / "config.json").read_text())
+        cfg = FinetuneConfig(**{**recorded, "out": a.out})
+    train(cfg, resume=a.resume)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
