@@ -7,7 +7,7 @@ import threading
 import time
 
 from fer.config import REPO_ROOT
-from fer.detectors import make_detector
+from fer.detectors import DetectorSettings, make_detector
 from fer.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
@@ -62,7 +62,7 @@ def test_missed_faces_region_searches_run_off_the_frame_thread_and_find_as_many(
     frame; what it finds replaces the held box. The faces shown match the inline way's."""
     shares, searched = {}, []
     for deferred in (True, False):
-        pipe = FramePipeline(classifier, make_detector())
+        pipe = FramePipeline(classifier, make_detector(DetectorSettings(name="haar")))  # Haar's region searches
         search, locate = pipe.search_regions, pipe.locate
         pipe.search_regions = lambda *a: searched.append((threading.current_thread().name, a[1])) or search(*a)
         if not deferred:

@@ -34,7 +34,8 @@ SHORT_RANGE_MIN_SIDE = 0.1
 #: A followed face this small (side over the frame's longer side) is looked for with full range;
 #: one at least SHORT_RANGE_MIN_SIDE with short range; in between, with both.
 FULL_RANGE_MAX_SIDE = 0.16
-#: Boxes from the two networks overlapping at least this much (IoU) are one face.
+#: Boxes from the two networks overlapping at least this much (IoU) are one face; short range's box
+#: is kept (its box on a face is smaller than full range's, so a face would change size otherwise).
 MERGE_IOU = 0.3
 #: Nothing found: look again with the picture inside a border this fraction of its longer side wide
 #: on every edge (mid-gray: a black border lost 1-4 points on FER2013 crops, a replicated edge 4-5).
@@ -64,6 +65,13 @@ class TwoRangeBlazeFace:
         self._held = HeldBoxes()
         # detect_near's passes on its last frame: (frame, pixel sample, {range: detections}).
         self._last: tuple[np.ndarray | None, bytes, dict[str, list[Detection]]] = (None, b"", {})
+        # The keypoints of the boxes of the last look (a rescan adds its own to detect_near's).
+        self._keypoints: dict[Box, tuple[tuple[float, float], ...] | None] = {}
+
+    def keypoints(self, boxes: Sequence[Box]) -> list[tuple[tuple[float, float], ...] | None]:
+        """The six landmarks of each box as the last look found it (None for a box it did not find,
+        such as a face held through a missed frame): the pipeline lines crops up with them."""
+        return [self._keypoints.get(b) for b in boxes]
 
     # -- whole-frame looks -------------------------------------------------------------------------
 
@@ -71,7 +79,9 @@ class TwoRangeBlazeFace:
         """Every face, both networks merged; the padded look when neither finds one."""
         frame = _bgr(frame)
         found = self._whole(frame, {})
-        return found if found else self._padded(frame)
+        found = found if found else self._padded(frame)
+        self._keypoints = {d.box: d.keypoints for d in found}
+        return found
 
     def detect(self, frame: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
         """Every face not already in ``skip``."""
@@ -85,12 +95,15 @@ class TwoRangeBlazeFace:
         frame = _bgr(frame)
         last_frame, sample, passes = self._last
         self._last = (None, b"", {})
-        if last_frame is not frame or sample != _pixel_sample(frame):  # a caller may reuse one buffer
-            passes = {}
-        found = self._whole(frame, passes)
+        same = last_frame is frame and sample == _pixel_sample(frame)  # a caller may reuse one buffer
+        found = self._whole(frame, passes if same else {})
         if not found and not skip:
             found = self._padded(frame)
-        return _without([d.box for d in found], skip)
+        kept = _without([d.box for d in found], skip)
+        if not same:
+            self._keypoints = {}
+        self._keypoints.update({d.box: d.keypoints for d in found if d.box in kept})
+        return kept
 
     # -- following faces ---------------------------------------------------------------------------
 
@@ -108,7 +121,9 @@ class TwoRangeBlazeFace:
         if any(s < FULL_RANGE_MAX_SIDE for s in sides):
             passes["full"] = self.full.detect_scored(frame)
         self._last = (frame, _pixel_sample(frame), passes)
-        found = [d.box for d in self._merge(passes, w, h)]
+        merged = self._merge(passes, w, h)
+        self._keypoints = {d.box: d.keypoints for d in merged}
+        found = [d.box for d in merged]
         out: list[Box] = []
         for b in previous:
             side = max(b.w, b.h)
@@ -144,18 +159,22 @@ class TwoRangeBlazeFace:
         return self._merge(passes, frame.shape[1], frame.shape[0])
 
     def _merge(self, passes: dict[str, list[Detection]], width: int, height: int) -> list[Detection]:
-        """One list from the networks' results: short range's boxes under its reach dropped, of two
-        boxes on one face the more confident kept, faces under ``min_size`` dropped; largest first."""
+        """One list from the networks' results: short range's boxes under its reach dropped; of two
+        boxes on one face, short range's (the one ``detect_near`` follows a near face with, so a
+        face's box keeps its size whichever look found it); faces under ``min_size`` dropped;
+        largest first."""
         longer = max(width, height)
-        candidates = [d for d in passes.get("short", []) if max(d.box.w, d.box.h) >= SHORT_RANGE_MIN_SIDE * longer]
-        candidates += passes.get("full", [])
-        return self._kept(candidates, width, height)
+        short = [d for d in passes.get("short", []) if max(d.box.w, d.box.h) >= SHORT_RANGE_MIN_SIDE * longer]
+        return self._kept(short + passes.get("full", []), width, height)
 
     def _kept(self, candidates: list[Detection], width: int, height: int) -> list[Detection]:
+        """``candidates`` in order of preference, less those on a face an earlier one holds (IoU at
+        least MERGE_IOU, or half of the smaller inside the other) and those under ``min_size``."""
         smallest = smallest_face(self.settings, width, height)
         kept: list[Detection] = []
-        for d in sorted(candidates, key=lambda d: -(d.score or 0.0)):
-            if min(d.box.w, d.box.h) >= smallest and all(iou(d.box, k.box) < MERGE_IOU for k in kept):
+        for d in candidates:
+            if min(d.box.w, d.box.h) >= smallest and all(
+                    iou(d.box, k.box) < MERGE_IOU and overlap(d.box, k.box) < 0.5 for k in kept):
                 kept.append(d)
         return sorted(kept, key=lambda d: d.box.w * d.box.h, reverse=True)
 
@@ -174,13 +193,9 @@ class TwoRangeBlazeFace:
 
 
 def _moved(d: Detection, box: Box, dx: int, dy: int) -> Detection:
-    """``d`` with its box replaced and any other frame coordinates it carries moved by (dx, dy)."""
-    fields = {"box": box}
-    points = getattr(d, "keypoints", None)
-    if points is not None:
-        fields["keypoints"] = type(points)(type(p)(p[0] + dx, p[1] + dy) for p in points) \
-            if not isinstance(points, np.ndarray) else points + np.array([dx, dy], points.dtype)
-    return d._replace(**fields)
+    """``d`` with its box replaced and its keypoints moved by (dx, dy)."""
+    points = None if d.keypoints is None else tuple((x + dx, y + dy) for x, y in d.keypoints)
+    return d._replace(box=box, keypoints=points)
 
 
 def _without(boxes: list[Box], skip: Sequence[Box]) -> list[Box]:
