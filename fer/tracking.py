@@ -37,10 +37,12 @@ DEFAULT_MAX_CENTRE_SHIFT = 0.5
 #: ...plus this much more for each frame the track has gone unseen (up to MAX_SEARCH_GROWTH frames).
 SHIFT_PER_MISSED_FRAME = 0.25
 MAX_SEARCH_GROWTH = 4
-#: A track's motion (centre velocity) is extrapolated for at most this long.
+#: A track's motion is extrapolated for at most this long.
 MAX_PREDICT_S = 0.5
-#: Weight of the newest displacement in a track's velocity (an exponential average over frames).
-VELOCITY_WEIGHT = 0.5
+#: A track's velocity is its centre's displacement over its sightings of the last this many seconds:
+#: boxes jitter by a tenth of their side from frame to frame, which over one frame at 30 fps would
+#: read as a fast move.
+VELOCITY_WINDOW_S = 0.4
 
 
 def centre_shift(a: Box, b: Box) -> float:
@@ -66,7 +68,15 @@ class _Track:
     read_at: float        # when the classifier last read this face (``last_seen`` may be later: box only)
     missed: int = 0
     hits: int = 1         # frames in a row it was detected in, while tentative
-    velocity: tuple[float, float] = (0.0, 0.0)  # centre, pixels per second
+    trail: list[tuple[float, float, float]] = field(default_factory=list)  # (time, centre x, centre y)
+
+    @property
+    def velocity(self) -> tuple[float, float]:
+        """Centre velocity (pixels per second) over the trail; 0 until it spans a frame or two."""
+        if len(self.trail) < 2 or self.trail[-1][0] - self.trail[0][0] < 0.05:
+            return 0.0, 0.0
+        (t0, x0, y0), (t1, x1, y1) = self.trail[0], self.trail[-1]
+        return (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
 
     @property
     def confirmed(self) -> bool:
@@ -79,13 +89,12 @@ class _Track:
         return self.box._replace(x=int(round(self.box.x + vx * dt)), y=int(round(self.box.y + vy * dt)))
 
     def moved_to(self, box: Box, now: float) -> None:
-        """A detection at ``now``: the box, and the velocity blended with this step's."""
-        dt = now - self.last_seen
-        if dt > 0:
-            step = ((box.x + box.w / 2 - self.box.x - self.box.w / 2) / dt,
-                    (box.y + box.h / 2 - self.box.y - self.box.h / 2) / dt)
-            w = 1.0 if self.hits <= 1 and self.velocity == (0.0, 0.0) else VELOCITY_WEIGHT
-            self.velocity = (w * step[0] + (1 - w) * self.velocity[0], w * step[1] + (1 - w) * self.velocity[1])
+        """A detection at ``now``: the box, and a point of the trail."""
+        if not self.trail:
+            self.trail.append((self.last_seen, self.box.x + self.box.w / 2, self.box.y + self.box.h / 2))
+        self.trail.append((now, box.x + box.w / 2, box.y + box.h / 2))
+        while len(self.trail) > 2 and now - self.trail[0][0] > VELOCITY_WINDOW_S:
+            self.trail.pop(0)
         self.box, self.last_seen = box, now
 
 
@@ -187,8 +196,9 @@ class FaceTracker:
 
     def _match(self, boxes: list[Box], now: float) -> dict[int, _Track]:
         """Boxes to tracks: the confirmed tracks first, then the tentative ones; within each, greedy
-        by IoU with where the track's motion puts it, then by centre distance for what is left (a
-        longer reach for a track unseen for a few frames).
+        by IoU with where the track's motion puts it, then by centre distance (from there or from
+        where it was last seen, whichever is nearer) for what is left, with a longer reach for a
+        track unseen for a few frames.
 
         Greedy is enough here: a frame holds a handful of faces, and a face moves far less than its
         own width between frames.
@@ -205,8 +215,8 @@ class FaceTracker:
                 if ti in free and bi not in pairs:
                     pairs[bi] = group[ti]
                     free.discard(ti)
-            rest = sorted((centre_shift(where[ti], b), ti, bi) for ti in free
-                          for bi, b in enumerate(boxes) if bi not in pairs)
+            rest = sorted((min(centre_shift(where[ti], b), centre_shift(group[ti].box, b)), ti, bi)
+                          for ti in free for bi, b in enumerate(boxes) if bi not in pairs)
             for shift, ti, bi in rest:
                 reach = self.max_centre_shift + SHIFT_PER_MISSED_FRAME * min(group[ti].missed, MAX_SEARCH_GROWTH)
                 if shift <= reach and ti in free and bi not in pairs:
