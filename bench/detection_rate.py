@@ -14,8 +14,9 @@ almost never draws a false box, so it can't tell a loose setting from a strict o
 
 With ``--video CLIP...`` (the shared real clips, whose visible faces are in bench/clip_truth.json) it
 measures instead, on every frame of each clip and side by side in one run: the old Haar code
-(bench/legacy_detection.py), the Haar detector, BlazeFace short and full range, each frame on its own
-(a still) and, for the Haar and BlazeFace, as the live page's video path (a LiveSession fed the clip
+(bench/legacy_detection.py), the Haar detector, BlazeFace (the default: both networks), short range
+alone and full range alone, each frame on its own (a still) and, for Haar and BlazeFace, as the
+live page's video path (a LiveSession fed the clip
 at its frame rate: near-searches between periodic rescans, tracking, all inline, as ``fer video``
 runs) and the live page's way (the clip as the browser tests' 30 fps camera shows it, rescans and
 region searches on the background pool, faces read every 45 ms). Found share and false boxes per
@@ -137,7 +138,8 @@ def video_main(args: argparse.Namespace) -> int:
 
     clf = load_classifier(args.model)
     old = legacy_detection.FaceDetector()
-    detectors = {name: make_detector(Settings(name=name)) for name in ("haar", "blazeface", "blazeface-full")}
+    detectors = {name: make_detector(Settings(name=name))
+                 for name in ("haar", "blazeface", "blazeface-short", "blazeface-full")}
     runs = [("old haar", "still", lambda c: still_rates(c, old.detect, gray=True))]
     for name, det in detectors.items():
         runs.append((name, "still", lambda c, d=det: still_rates(c, d.detect, gray=d.takes == "gray")))

@@ -69,6 +69,10 @@ class LegacyDetector:
         """The old code's rescan was a full scan (it had one view: nothing to take turns over)."""
         return self._d.detect(gray, skip=skip)
 
+    def held(self, box) -> bool:
+        """The old code's held boxes were not told apart from found ones."""
+        return False
+
 
 def build_detector(name: str):
     from fer.detectors import DetectorSettings as Settings, make_detector

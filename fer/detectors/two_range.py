@@ -2,7 +2,7 @@
 at webcam distance, the full-range one for the small, far faces it can't see, and a padded second
 look for a face that fills the whole picture (a tight headshot, a data set's crop).
 
-Why each part (measured with bench/detection_faces.py; docs/detectors.md has the figures):
+Why each part (docs/detectors.md has the figures and the commands that measure them):
 
 - Short range (128 px input) finds every face of the head-pose clip, and 93 % of tight crops, in
   about 1.7 ms; below a face side of about a tenth of the frame's longer side it finds nothing and
@@ -15,7 +15,8 @@ Why each part (measured with bench/detection_faces.py; docs/detectors.md has the
 
 So a whole-frame look (a still, a video's first frame and its periodic rescans) runs both networks
 and merges their boxes, and pads and looks again only when neither found anything; the look near the
-faces a video follows runs only the network whose range fits each face's size.
+faces a video follows runs only the network whose range fits each face's size (full range under a
+fifth of the frame's longer side, short range from there), mostly one pass a frame.
 """
 from __future__ import annotations
 
@@ -28,19 +29,26 @@ import numpy as np
 from .base import Box, Detection, DetectorSettings, HeldBoxes, clipped, iou, largest_first, overlap
 from .blazeface import FULL_RANGE, NEAR_REACH, SHORT_RANGE, BlazeFaceDetector
 
-#: Short range's boxes with a side under this fraction of the frame's longer side are left to full
-#: range: below it short range misses most faces and the boxes it does give are mostly false.
+#: Short range's boxes with a side under this fraction of the frame's longer side are dropped: below
+#: it short range misses most faces and the boxes it does give are mostly false.
 SHORT_RANGE_MIN_SIDE = 0.1
-#: A followed face this small (side over the frame's longer side) is looked for with full range;
-#: one at least SHORT_RANGE_MIN_SIDE with short range; in between, with both.
-FULL_RANGE_MAX_SIDE = 0.16
-#: Boxes from the two networks overlapping at least this much (IoU) are one face; short range's box
-#: is kept (its box on a face is smaller than full range's, so a face would change size otherwise).
+#: Which network follows a face (box side over the frame's longer side): full range under this,
+#: short range from it. Measured on the shared clips' faces cut out at each size (bench/
+#: blazeface_ranges.py): short range finds 40 % of the walking clip's faces at 0.13 and 76 % at
+#: 0.16, all from 0.2; full range all from 0.1 to 0.3, then 88 % (head-pose) at 0.4, 14 % at 0.6.
+RANGE_SPLIT = 0.2
+#: A face followed by one network stays with it until it leaves that network's sure range, so that a
+#: face near RANGE_SPLIT does not switch networks (and box sizes) from frame to frame.
+FULL_RANGE_MAX_SIDE = 0.3
+SHORT_RANGE_SURE_SIDE = 0.15
+#: Boxes from the two networks overlapping at least this much (IoU), or half of the smaller inside
+#: the other, are one face: the box of the network that covers the face's size is kept.
 MERGE_IOU = 0.3
 #: Nothing found: look again with the picture inside a border this fraction of its longer side wide
 #: on every edge (mid-gray: a black border lost 1-4 points on FER2013 crops, a replicated edge 4-5).
 PAD_FRACTION = 0.5
 PAD_GRAY = 128
+SHORT, FULL = "short", "full"
 
 
 def smallest_face(settings: DetectorSettings, width: int, height: int) -> int:
@@ -60,13 +68,22 @@ class TwoRangeBlazeFace:
         self.settings = replace(settings or DetectorSettings(), name="blazeface")
         # The networks keep every box; min_size is applied here, once the picture's size is known.
         inner = replace(self.settings, min_size=1)
-        self.short = BlazeFaceDetector(inner, SHORT_RANGE, num_threads)
-        self.full = BlazeFaceDetector(inner, FULL_RANGE, num_threads)
+        self.nets = {SHORT: BlazeFaceDetector(inner, SHORT_RANGE, num_threads),
+                     FULL: BlazeFaceDetector(inner, FULL_RANGE, num_threads)}
         self._held = HeldBoxes()
-        # detect_near's passes on its last frame: (frame, pixel sample, {range: detections}).
+        # detect_near's passes on its last frame: (frame, pixel sample, {network: detections}).
         self._last: tuple[np.ndarray | None, bytes, dict[str, list[Detection]]] = (None, b"", {})
-        # The keypoints of the boxes of the last look (a rescan adds its own to detect_near's).
+        # What the last looks found each box with: its keypoints and its network.
         self._keypoints: dict[Box, tuple[tuple[float, float], ...] | None] = {}
+        self._origin: dict[Box, str] = {}
+
+    @property
+    def short(self) -> BlazeFaceDetector:
+        return self.nets[SHORT]
+
+    @property
+    def full(self) -> BlazeFaceDetector:
+        return self.nets[FULL]
 
     def keypoints(self, boxes: Sequence[Box]) -> list[tuple[tuple[float, float], ...] | None]:
         """The six landmarks of each box as the last look found it (None for a box it did not find,
@@ -78,10 +95,9 @@ class TwoRangeBlazeFace:
     def detect_scored(self, frame: np.ndarray) -> list[Detection]:
         """Every face, both networks merged; the padded look when neither finds one."""
         frame = _bgr(frame)
-        found = self._whole(frame, {})
-        found = found if found else self._padded(frame)
-        self._keypoints = {d.box: d.keypoints for d in found}
-        return found
+        found = self._whole(frame, {}) or self._padded(frame)
+        self._remember(found, keep=False)
+        return [d for _, d in found]
 
     def detect(self, frame: np.ndarray, skip: Sequence[Box] = ()) -> list[Box]:
         """Every face not already in ``skip``."""
@@ -99,86 +115,107 @@ class TwoRangeBlazeFace:
         found = self._whole(frame, passes if same else {})
         if not found and not skip:
             found = self._padded(frame)
-        kept = _without([d.box for d in found], skip)
-        if not same:
-            self._keypoints = {}
-        self._keypoints.update({d.box: d.keypoints for d in found if d.box in kept})
+        kept = _without([d.box for _, d in found], skip)
+        self._remember([(n, d) for n, d in found if d.box in kept], keep=same)
         return kept
 
     # -- following faces ---------------------------------------------------------------------------
 
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
-        """The previous faces re-found, each by the network whose range fits its size (a face at
-        webcam distance costs one short-range pass), matched to the nearest new box; with ``hold``
-        a face not re-found keeps its box for up to HOLD_FRAMES frames in a row."""
+        """The previous faces re-found, each by the network that found it while its size stays in
+        that network's range (a face at webcam distance costs one short-range pass, a far one one
+        full-range pass), matched to the nearest new box of that network; with ``hold`` a face not
+        re-found keeps its box for up to HOLD_FRAMES frames in a row."""
         frame = _bgr(frame)
         h, w = frame.shape[:2]
         longer = max(h, w)
-        sides = [max(b.w, b.h) / longer for b in previous]
-        passes: dict[str, list[Detection]] = {}
-        if any(s >= SHORT_RANGE_MIN_SIDE for s in sides):
-            passes["short"] = self.short.detect_scored(frame)
-        if any(s < FULL_RANGE_MAX_SIDE for s in sides):
-            passes["full"] = self.full.detect_scored(frame)
+        wanted = [self._network_for(b, longer) for b in previous]
+        passes = {net: self.nets[net].detect_scored(frame) for net in set(wanted)}
         self._last = (frame, _pixel_sample(frame), passes)
-        merged = self._merge(passes, w, h)
-        self._keypoints = {d.box: d.keypoints for d in merged}
-        found = [d.box for d in merged]
-        out: list[Box] = []
-        for b in previous:
+        smallest = smallest_face(self.settings, w, h)
+        taken: set[Box] = set()
+        out: list[tuple[str, Detection]] = []
+        for b, net in zip(previous, wanted):
             side = max(b.w, b.h)
             cx, cy = b.x + b.w / 2, b.y + b.h / 2
-            near = [n for n in found if n not in out and
-                    np.hypot(n.x + n.w / 2 - cx, n.y + n.h / 2 - cy) <= NEAR_REACH * side]
+            dist = {d: np.hypot(d.box.x + d.box.w / 2 - cx, d.box.y + d.box.h / 2 - cy) for d in passes[net]
+                    if d.box not in taken and min(d.box.w, d.box.h) >= smallest}
+            near = [d for d, r in dist.items() if r <= NEAR_REACH * side]
             if near:
                 self._held.found(b)
-                out.append(min(near, key=lambda n: np.hypot(n.x + n.w / 2 - cx, n.y + n.h / 2 - cy)))
+                d = min(near, key=dist.get)
+                taken.add(d.box)
+                out.append((net, d))
             elif hold and self._held.may_hold(b):
-                out.append(b)
-        return largest_first(out)
+                out.append((self._origin.get(b, net), Detection(b)))
+        self._remember(out, keep=False)
+        return largest_first([d.box for _, d in out])
 
     def held(self, box: Box) -> bool:
         """``box`` is one the last ``detect_near`` kept without re-finding it."""
         return self._held.holding(box)
 
-    def hints(self, boxes: list[Box]) -> list[None]:
-        """Nothing to pass on: every pass sees the whole frame."""
-        return [None] * len(boxes)
+    def hints(self, boxes: list[Box]) -> list[str | None]:
+        """Which network found each box (a rescan on another thread), for ``adopt``."""
+        return [self._origin.get(b) for b in boxes]
 
-    def adopt(self, boxes: list[Box], hints: list[None]) -> None:
-        """Nothing to take (see ``hints``)."""
+    def adopt(self, boxes: list[Box], hints: list[str | None]) -> None:
+        """Boxes another copy found, with the network that found each: ``detect_near`` follows
+        each with that network."""
+        self._origin.update({b: n for b, n in zip(boxes, hints) if n is not None})
 
     # -- inside ------------------------------------------------------------------------------------
 
-    def _whole(self, frame: np.ndarray, passes: dict[str, list[Detection]]) -> list[Detection]:
+    def _network_for(self, box: Box, longer: int) -> str:
+        """The network that follows ``box``: the one that found it while the face stays in its sure
+        range, otherwise the one whose range its size is in."""
+        side = max(box.w, box.h) / longer
+        net = self._origin.get(box)
+        if net == FULL and side <= FULL_RANGE_MAX_SIDE or net == SHORT and side >= SHORT_RANGE_SURE_SIDE:
+            return net
+        return FULL if side < RANGE_SPLIT else SHORT
+
+    def _remember(self, found: list[tuple[str, Detection]], keep: bool) -> None:
+        """Note each found box's network and keypoints (added to the last look's with ``keep``)."""
+        if not keep:
+            self._keypoints, self._origin = {}, {}
+        for net, d in found:
+            self._keypoints[d.box] = d.keypoints
+            self._origin[d.box] = net
+
+    def _whole(self, frame: np.ndarray, passes: dict[str, list[Detection]]) -> list[tuple[str, Detection]]:
         """Both networks on the whole frame (reusing the ``passes`` already made on it), merged."""
-        if "short" not in passes:
-            passes["short"] = self.short.detect_scored(frame)
-        if "full" not in passes:
-            passes["full"] = self.full.detect_scored(frame)
+        for net in (SHORT, FULL):
+            if net not in passes:
+                passes[net] = self.nets[net].detect_scored(frame)
         return self._merge(passes, frame.shape[1], frame.shape[0])
 
-    def _merge(self, passes: dict[str, list[Detection]], width: int, height: int) -> list[Detection]:
+    def _merge(self, passes: dict[str, list[Detection]], width: int, height: int) -> list[tuple[str, Detection]]:
         """One list from the networks' results: short range's boxes under its reach dropped; of two
-        boxes on one face, short range's (the one ``detect_near`` follows a near face with, so a
-        face's box keeps its size whichever look found it); faces under ``min_size`` dropped;
-        largest first."""
+        boxes on one face, the one from the network whose range the face's size is in (the one
+        ``detect_near`` will follow it with, so the box keeps its size); faces under ``min_size``
+        dropped; largest first."""
         longer = max(width, height)
-        short = [d for d in passes.get("short", []) if max(d.box.w, d.box.h) >= SHORT_RANGE_MIN_SIDE * longer]
-        return self._kept(short + passes.get("full", []), width, height)
 
-    def _kept(self, candidates: list[Detection], width: int, height: int) -> list[Detection]:
+        def side(d: Detection) -> float:
+            return max(d.box.w, d.box.h) / longer
+        short = [(SHORT, d) for d in passes.get(SHORT, []) if side(d) >= SHORT_RANGE_MIN_SIDE]
+        full = [(FULL, d) for d in passes.get(FULL, [])]
+        in_range = [c for c in short if side(c[1]) >= RANGE_SPLIT] + [c for c in full if side(c[1]) < RANGE_SPLIT]
+        return self._kept(in_range + [c for c in short + full if c not in in_range], width, height)
+
+    def _kept(self, candidates: list[tuple[str, Detection]], width: int, height: int) -> list[tuple[str, Detection]]:
         """``candidates`` in order of preference, less those on a face an earlier one holds (IoU at
         least MERGE_IOU, or half of the smaller inside the other) and those under ``min_size``."""
         smallest = smallest_face(self.settings, width, height)
-        kept: list[Detection] = []
-        for d in candidates:
+        kept: list[tuple[str, Detection]] = []
+        for net, d in candidates:
             if min(d.box.w, d.box.h) >= smallest and all(
-                    iou(d.box, k.box) < MERGE_IOU and overlap(d.box, k.box) < 0.5 for k in kept):
-                kept.append(d)
-        return sorted(kept, key=lambda d: d.box.w * d.box.h, reverse=True)
+                    iou(d.box, k.box) < MERGE_IOU and overlap(d.box, k.box) < 0.5 for _, k in kept):
+                kept.append((net, d))
+        return sorted(kept, key=lambda c: c[1].box.w * c[1].box.h, reverse=True)
 
-    def _padded(self, frame: np.ndarray) -> list[Detection]:
+    def _padded(self, frame: np.ndarray) -> list[tuple[str, Detection]]:
         """Short range on the frame set in a mid-gray border: the look for a face that fills the
         picture, which the network (trained on faces with some room around them) misses."""
         h, w = frame.shape[:2]
@@ -188,7 +225,7 @@ class TwoRangeBlazeFace:
         for d in self.short.detect_scored(framed):
             box = clipped(Box(d.box.x - pad, d.box.y - pad, d.box.w, d.box.h), w, h)
             if box is not None:
-                out.append(_moved(d, box, -pad, -pad))
+                out.append((SHORT, _moved(d, box, -pad, -pad)))
         return self._kept(out, w, h)
 
 
