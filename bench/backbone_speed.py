@@ -1,16 +1,17 @@
-"""The pretrained ``faceres`` backbone as the product would serve it: rebuild cost, fidelity to the
-original graph, size, and LiteRT speed per face against the shipped model, in one run.
+"""A pretrained backbone as the product would serve it: rebuild cost, fidelity to the original graph,
+size, and LiteRT speed per face against the shipped model, in one run.
 
-    python bench/backbone_speed.py [--size 112] [--runs 200] [--json]
+    python bench/backbone_speed.py [--backbone faceres|mobilefacenet] [--size 112] [--runs 200] [--json]
 
-Rebuilds ``faceres`` (``fer.train.backbones.build_backbone``), compares its 1024-d feature with the
-original TensorFlow.js graph run by TensorFlow on 8 real RAF-DB test faces, puts a 7-class Dense head
-on it (untrained: speed only) and converts that to LiteRT as float32, dynamic-range int8 (int8
-weights, float activations) and full int8 (the shipped model's kind, calibrated on 64 RAF-DB train
-faces). Each file, and the shipped ``models/default/model.tflite``, runs one face at a time on one
-thread (``ai_edge_litert`` Interpreter, ``num_threads=1``): median and range of ms per face over
-``--runs`` calls (in 10 interleaved rounds of 20 warm-up and ``--runs``/10 timed calls, so
-other processes' load falls on every file alike), and the ratio to the shipped model measured in the same run.
+Rebuilds the backbone (``fer.train.backbones.build_backbone``), compares its feature with the
+original TensorFlow.js graph run by TensorFlow on 8 real RAF-DB test faces, puts a 7-class Dense
+head on it (untrained: speed only) and converts that to LiteRT as float32, float16 weights,
+dynamic-range int8 (int8 weights, float activations) and full int8 (the shipped model's kind,
+calibrated on 64 RAF-DB train faces). Each file, and the shipped ``models/default/model.tflite``,
+runs one face at a time on one thread (``ai_edge_litert`` Interpreter, ``num_threads=1``): median
+and range of ms per face over ``--runs`` calls, in 10 interleaved rounds (20 warm-up and
+``--runs``/10 timed calls each) so other processes' load falls on every file alike, and the ratio
+to the shipped model measured in the same run.
 The last line printed is JSON.
 """
 from __future__ import annotations
@@ -35,10 +36,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer.config import CLASSES, MODELS_DIR, data_root  # noqa: E402
-from fer.train.backbones import build_backbone  # noqa: E402
-from fer.train.tfjs import load_graph_model  # noqa: E402
-
-BGR_MEAN = np.array([103.939, 116.779, 123.68], np.float32)
+from fer.train.backbones import BACKBONES, build_backbone  # noqa: E402
 
 
 def real_faces(split: str, count: int, size: int) -> np.ndarray:
@@ -61,6 +59,8 @@ def to_litert(model, kind: str, calibration: np.ndarray) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if kind != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == "float16":
+        converter.target_spec.supported_types = [tf.float16]
     if kind == "int8":
         converter.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
     with contextlib.redirect_stdout(io.StringIO()):  # Keras's export prints every variable's spec
@@ -92,6 +92,7 @@ def summary(times: list[float]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--backbone", default="faceres", choices=sorted(BACKBONES))
     ap.add_argument("--size", type=int, default=112)
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--json", action="store_true", help="print only the JSON line")
@@ -99,25 +100,26 @@ def main() -> None:
     say = (lambda *a: None) if args.json else print
 
     import keras
-    from tfjs_reference import run_original_graph
+    from tfjs_reference import original_feature
 
     t = time.perf_counter()
-    backbone = build_backbone("faceres", args.size)
+    backbone = build_backbone(args.backbone, args.size)
     rebuild_s = time.perf_counter() - t
     faces = real_faces("test", 8, args.size)
-    original = run_original_graph(load_graph_model("faceres"), "global_pooling/Mean",
-                                  {"input_1": faces[..., ::-1] - BGR_MEAN})
+    original = original_feature(args.backbone, faces)
     rebuilt = np.asarray(backbone(faces, training=False))
     diff = float(np.abs(rebuilt - original).max())
-    result = {"size": args.size, "rebuild_s": round(rebuild_s, 2), "backbone_params": backbone.count_params(),
+    result = {"backbone": args.backbone, "size": args.size, "rebuild_s": round(rebuild_s, 2),
+              "backbone_params": backbone.count_params(), "feature_dims": int(rebuilt.shape[1]),
               "feature_max_abs_diff": diff, "feature_max_abs": float(np.abs(original).max()),
               "feature_max_rel_diff": diff / float(np.abs(original).max())}
-    say(f"rebuild {rebuild_s:.2f} s, {backbone.count_params():,} parameters; 1024-d feature vs the original "
-        f"graph on 8 RAF-DB faces: max abs diff {diff:.2e} (features up to {result['feature_max_abs']:.2f})")
+    say(f"{args.backbone}: rebuild {rebuild_s:.2f} s (Keras imported), {backbone.count_params():,} parameters; "
+        f"{rebuilt.shape[1]}-d feature vs the original graph on 8 RAF-DB faces: max abs diff {diff:.2e} "
+        f"(features up to {result['feature_max_abs']:.2f})")
 
     keras.utils.set_random_seed(0)
     head = keras.layers.Dense(len(CLASSES), activation="softmax", name="expression")(backbone.output)
-    classifier = keras.Model(backbone.input, head, name="faceres_expression")
+    classifier = keras.Model(backbone.input, head, name=f"{args.backbone}_expression")
     calibration = real_faces("train", 64, args.size)
     face = faces[0:1]
     shipped = MODELS_DIR / "default" / "model.tflite"
@@ -126,9 +128,9 @@ def main() -> None:
                               (shipped_size, shipped_size), interpolation=cv2.INTER_AREA).astype(np.float32)
     files: dict[str, tuple[Path, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("float32", "dynamic-int8", "int8"):
+        for kind in ("float32", "float16", "dynamic-int8", "int8"):
             t = time.perf_counter()
-            path = Path(tmp) / f"faceres_{kind}.tflite"
+            path = Path(tmp) / f"{args.backbone}_{kind}.tflite"
             path.write_bytes(to_litert(classifier, kind, calibration))
             say(f"converted {kind} in {time.perf_counter() - t:.1f} s: {path.stat().st_size / 1e6:.2f} MB")
             files[kind] = (path, face)
@@ -151,7 +153,8 @@ def main() -> None:
         result["litert"][kind] = s
         say(f"  {kind:16s} median {s['median_ms']:6.2f} ms (range {s['min_ms']:.2f}-{s['max_ms']:.2f}), "
             f"{s['size_mb']:5.2f} MB, {s['x_shipped']:.2f}x the shipped model's time")
-    say(f"  dynamic-int8 / float32: {result['litert']['dynamic-int8']['median_ms'] / result['litert']['float32']['median_ms']:.2f}")
+    ratio = result["litert"]["dynamic-int8"]["median_ms"] / result["litert"]["float32"]["median_ms"]
+    say(f"  dynamic-int8 / float32: {ratio:.2f}")
     print(json.dumps(result))
 
 

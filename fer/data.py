@@ -5,6 +5,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -90,7 +91,7 @@ def load_gray(path: Path, size: int, framing: float = 1.0) -> np.ndarray | None:
 
 @dataclass
 class ImageSet:
-    """Images as (N, size, size) uint8, labels as indices into ``classes``, and which root each came from."""
+    """Images as (N, size, size[, 3]) uint8, labels as indices into ``classes``, and which root each came from."""
     images: np.ndarray
     labels: np.ndarray
     classes: list[str]
@@ -126,13 +127,16 @@ class ImageSet:
 
 
 def load_image_set(roots: list[Path] | Path, size: int, classes: list[str] | None = None,
-                   workers: int = 8, framing: dict[str, float] | None = None) -> ImageSet:
+                   workers: int = 8, framing: dict[str, float] | None = None,
+                   reader: Callable[[Path], np.ndarray | None] | None = None) -> ImageSet:
     """Load one or more folder-per-class roots into memory.
 
     ``classes`` fixes the label order (e.g. a model's classes); folders whose class is not in it
     are counted in ``unknown_classes`` rather than silently dropped. Without it, classes are the
     union of the folders found. ``framing`` maps a root (as given) to its ``reframe`` scale, so
     sources cropped tighter or looser than the pipeline's face crops are brought to its framing.
+    ``reader``: reads one file as the model's input (None when unreadable), instead of ``load_gray``
+    (a colour model's eyes-level crops: ``FramePipeline.whole_crop``).
     """
     roots = [Path(r) for r in ([roots] if isinstance(roots, (str, Path)) else roots)]
     per_root = [class_folders(r) for r in roots]
@@ -160,7 +164,8 @@ def load_image_set(roots: list[Path] | Path, size: int, classes: list[str] | Non
         raise ImageSetError(f"framing given for {sorted(unknown_roots)}, which are not among the roots")
     scales = [framing.get(str(roots[r]), 1.0) for r in root_idx]
     with ThreadPoolExecutor(workers) as pool:
-        images = list(pool.map(lambda ps: load_gray(ps[0], size, ps[1]), zip(paths, scales), chunksize=256))
+        read = (lambda ps: reader(ps[0])) if reader else (lambda ps: load_gray(ps[0], size, ps[1]))
+        images = list(pool.map(read, zip(paths, scales), chunksize=256))
     ok = np.array([im is not None for im in images], dtype=bool)
     unreadable = [str(p) for p, good in zip(paths, ok) if not good]
     if unreadable:

@@ -139,7 +139,7 @@ class Explainer:
         if self.layer is None:
             return None
         import tensorflow as tf
-        x = tf.convert_to_tensor(crop[None, :, :, None].astype(np.float32))
+        x = tf.convert_to_tensor(_batch(crop))
         with tf.GradientTape() as tape:
             features, head_input = self._grad_model(x, training=False)
             score = self._logits(head_input)[0, class_index]
@@ -158,7 +158,7 @@ class Explainer:
         """(s, s) float32 saliency in [0, 1]: mean |gradient of the logit| over noisy copies."""
         import tensorflow as tf
         rng = np.random.default_rng(seed)
-        base = crop.astype(np.float32)[None, :, :, None]
+        base = _batch(crop)
         noisy = base + rng.normal(0, noise * 255.0, size=(samples,) + base.shape[1:]).astype(np.float32)
         x = tf.convert_to_tensor(np.clip(noisy, 0, 255))
         with tf.GradientTape() as tape:
@@ -166,12 +166,12 @@ class Explainer:
             outs = self._grad_model(x, training=False)
             head_input = outs[-1] if isinstance(outs, (list, tuple)) else outs
             score = tf.reduce_sum(self._logits(head_input)[:, class_index])
-        g = np.abs(tape.gradient(score, x).numpy()).mean(axis=0)[..., 0]
+        g = np.abs(tape.gradient(score, x).numpy()).mean(axis=(0, 3))
         return _to_unit(_blur(g))
 
     def explain(self, crop: np.ndarray, class_index: int | None = None, flip: bool = False,
                 method: str = HIRESCAM) -> Explanation:
-        """Explain one (s, s) uint8 gray face crop for ``class_index`` (default: the model's top class).
+        """Explain one (s, s) uint8 gray or (s, s, 3) RGB face crop (the model's own) for ``class_index`` (default: the model's top class).
 
         ``flip`` mirrors what flip test-time augmentation does to the prediction: the face's map and
         the mirrored face's map (mirrored back) are averaged. ``method``: HIRESCAM or GRAD_CAM; either
@@ -179,13 +179,11 @@ class Explainer:
         """
         if method not in (HIRESCAM, GRAD_CAM):
             raise ValueError(f"method must be {HIRESCAM!r} or {GRAD_CAM!r}, not {method!r}")
-        crop = np.asarray(crop)
-        if crop.ndim != 2 or crop.dtype != np.uint8:
-            raise ValueError(f"explain() takes one (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
+        crop = _checked_crop(crop)
         views = [crop, np.ascontiguousarray(crop[:, ::-1])] if flip else [crop]
         with self._lock:
             if class_index is None:
-                probs = np.mean([np.asarray(self.model(v[None, :, :, None].astype(np.float32), training=False))[0]
+                probs = np.mean([np.asarray(self.model(_batch(v), training=False))[0]
                                  for v in views], axis=0)
                 class_index = int(np.argmax(probs))
             maps = [self.cam(v, class_index, method) for v in views]
@@ -201,13 +199,28 @@ class Explainer:
 
 
 def overlay(crop: np.ndarray, heatmap: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
-    """A gray (s, s) uint8 crop and a [0, 1] heat map -> (size, size, 3) BGR uint8, JET-coloured blend."""
+    """A gray (s, s) or RGB (s, s, 3) uint8 crop and a [0, 1] heat map -> (size, size, 3) BGR uint8,
+    JET-coloured blend."""
     import cv2
     face = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
-    face = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR)
+    face = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR if face.ndim == 2 else cv2.COLOR_RGB2BGR)
     heat = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
     colour = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
     return cv2.addWeighted(colour, alpha, face, 1 - alpha, 0)
+
+
+def _checked_crop(crop: np.ndarray) -> np.ndarray:
+    """One face crop as a model takes it: (s, s) uint8 gray or (s, s, 3) uint8 RGB; ValueError otherwise."""
+    crop = np.asarray(crop)
+    if crop.dtype != np.uint8 or not (crop.ndim == 2 or (crop.ndim == 3 and crop.shape[2] == 3)):
+        raise ValueError(f"explain() takes one (s, s) uint8 gray or (s, s, 3) RGB crop, got {crop.shape} {crop.dtype}")
+    return crop
+
+
+def _batch(crop: np.ndarray) -> np.ndarray:
+    """One crop as a batch of one for the Keras model: (1, s, s, channels) float32."""
+    x = crop.astype(np.float32)
+    return (x[..., None] if x.ndim == 2 else x)[None]
 
 
 def _resize(a: np.ndarray, side: int) -> np.ndarray:
@@ -251,9 +264,7 @@ def explain_face(classifier, crop: np.ndarray, class_index: int | None = None, f
     if method != OCCLUSION:
         return explainer_for(classifier).explain(crop, class_index, flip=flip, method=method)
     from .occlusion import occlusion_map
-    crop = np.asarray(crop)
-    if crop.ndim != 2 or crop.dtype != np.uint8:
-        raise ValueError(f"explain() takes one (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
+    crop = _checked_crop(crop)
     if class_index is None:
         class_index = int(np.argmax(classifier.predict(crop[None], flip=flip)[0]))
     heat = occlusion_map(classifier.predict, crop, class_index, flip=flip)

@@ -51,14 +51,14 @@ def deletion_insertion(predict: Predict, crop: np.ndarray, heatmap: np.ndarray, 
     """Both curves of ``heatmap`` ((s, s), larger = more blamed) for one (s, s) uint8 gray crop and
     class, in one batch of ``2 * (steps + 1)`` forward passes of ``predict`` (as in occlusion_map)."""
     crop = np.asarray(crop)
-    if crop.ndim != 2 or crop.dtype != np.uint8:
-        raise ValueError(f"deletion_insertion() takes one (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
-    if np.shape(heatmap) != crop.shape:
+    if crop.dtype != np.uint8 or crop.ndim not in (2, 3):
+        raise ValueError(f"deletion_insertion() takes one (s, s) gray or (s, s, 3) uint8 crop, got {crop.shape} {crop.dtype}")
+    if np.shape(heatmap) != crop.shape[:2]:
         raise ValueError(f"heat map {np.shape(heatmap)} does not match the crop {crop.shape}")
     order = pixel_order(heatmap, seed)
-    flat = crop.reshape(-1)
+    flat = crop.reshape(crop.shape[0] * crop.shape[1], -1)  # one row of channels a pixel
     grey = grey_level(crop)
-    counts = np.round(np.linspace(0, flat.size, steps + 1)).astype(int)
+    counts = np.round(np.linspace(0, len(flat), steps + 1)).astype(int)
     deleted = np.repeat(flat[None], steps + 1, axis=0)
     inserted = np.full_like(deleted, grey)
     for i, n in enumerate(counts):
@@ -66,7 +66,7 @@ def deletion_insertion(predict: Predict, crop: np.ndarray, heatmap: np.ndarray, 
         inserted[i, order[:n]] = flat[order[:n]]
     batch = np.concatenate([deleted, inserted]).reshape((-1,) + crop.shape)
     p = np.asarray(predict(batch))[:, class_index].astype(np.float64)
-    return Curves(fractions=counts / flat.size, deletion=p[:steps + 1], insertion=p[steps + 1:])
+    return Curves(fractions=counts / len(flat), deletion=p[:steps + 1], insertion=p[steps + 1:])
 
 
 def _auc(x: np.ndarray, y: np.ndarray) -> float:

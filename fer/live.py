@@ -126,11 +126,11 @@ class LiveSession:
         held = [b in found.held for b in found.boxes]
         if self.read_every_s > 0:
             due = tracker.due(found.boxes, clock, self.read_every_s)
-            read = iter(pipeline.read(found.gray, [b for b, d in zip(found.boxes, due) if d]))
+            read = iter(pipeline.read(found, [b for b, d in zip(found.boxes, due) if d]))
             faces = [next(read) if d else Face(b, "", 0.0, {}) for b, d in zip(found.boxes, due)]
             faces = tracker.update(faces, clock, read=due, held=held)
         else:
-            faces = tracker.update(pipeline.read(found.gray, found.boxes), clock, held=held)
+            faces = tracker.update(pipeline.read(found, found.boxes), clock, held=held)
         if draw:
             draw_faces(frame_bgr, faces)
         done = time.monotonic()
@@ -190,7 +190,7 @@ class LiveSession:
             pipeline.adopt([f for _, f in pairs], views)
         searching = self._searching.busy()
         found = pipeline.locate(frame_bgr, near=near, defer_searches=not searching) if near \
-            else Located(to_gray(frame_bgr), [], 0.0)
+            else Located(to_gray(frame_bgr), [], 0.0, frame_bgr)
         boxes = list(found.boxes)
         for missed, f in pairs:  # a missed face found again by its region search replaces its held box
             boxes = [k for k in boxes if k != missed and overlap(f, k) < 0.5] + [f]
@@ -201,7 +201,8 @@ class LiveSession:
             requests = pipeline.take_deferred()
             if requests:
                 self._searching.submit_search(pipeline, found.gray, requests)
-        return Located(found.gray, largest_first(boxes), found.detect_ms, found.held & set(boxes))
+        return Located(found.gray, largest_first(boxes), found.detect_ms, frame_bgr, found.keypoints,
+                       found.held & set(boxes))
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False

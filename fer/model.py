@@ -40,6 +40,17 @@ class ModelInfo:
     def input_size(self) -> int:
         return int(self.metadata["input"]["size"])
 
+    @property
+    def channels(self) -> int:
+        """1: gray crops; 3: RGB crops."""
+        return int(self.metadata["input"].get("channels", 1))
+
+    @property
+    def framing(self) -> str:
+        """How the model's crops are cut: "eyes" (``fer.faces.align``: eyes level, fixed framing) or
+        "box" (a square around the detector's box, ``fer.pipeline.crop_faces``)."""
+        return str(self.metadata["input"].get("framing", "box"))
+
     def test_accuracy(self) -> float | None:
         """The shipped runtime's accuracy on the test split, if it was measured."""
         m = self.metadata.get("metrics", {})
@@ -114,7 +125,8 @@ def list_models(models_dir: Path = MODELS_DIR) -> list[ModelInfo]:
 
 
 class Classifier:
-    """Face crops (N, s, s) uint8 gray -> probabilities (N, classes) float32, via LiteRT.
+    """Face crops (N, s, s) uint8 gray, or (N, s, s, 3) uint8 RGB for a colour model -> probabilities
+    (N, classes) float32, via LiteRT.
 
     Thread-safe: one lock around the interpreters (a LiteRT interpreter must not be invoked from
     two threads at once), so one instance serves every session of a process.
@@ -124,6 +136,8 @@ class Classifier:
         self.info = info
         self.classes = info.classes
         self.input_size = info.input_size
+        self.channels = info.channels
+        self.framing = info.framing
         self._file = info.path / "model.tflite"
         if not self._file.is_file():
             raise ModelError(f"{info.path} has no model.tflite (export it with `python -m fer export`)")
@@ -141,7 +155,7 @@ class Classifier:
                 it = Interpreter(model_path=str(self._file), num_threads=self._threads)
                 inp = it.get_input_details()[0]["index"]
                 if batch != 1:
-                    it.resize_tensor_input(inp, [batch, self.input_size, self.input_size, 1], strict=False)
+                    it.resize_tensor_input(inp, [batch, self.input_size, self.input_size, self.channels], strict=False)
                 it.allocate_tensors()
             except (ValueError, RuntimeError) as e:
                 raise ModelError(f"could not load {self._file}: {e}") from None
@@ -149,18 +163,22 @@ class Classifier:
         return it
 
     def predict(self, crops: np.ndarray, flip: bool = False) -> np.ndarray:
-        """``crops``: (N, s, s) uint8 grayscale faces. ``flip`` averages each face with its mirror."""
+        """``crops``: (N, s, s) uint8 gray faces, or (N, s, s, 3) RGB for a colour model. ``flip``
+        averages each face with its mirror."""
         crops = np.asarray(crops)
         s = self.input_size
-        if crops.ndim != 3 or crops.shape[1:] != (s, s):
-            raise ValueError(f"expected crops of shape (N, {s}, {s}), got {crops.shape}")
+        shape = (s, s) if self.channels == 1 else (s, s, self.channels)
+        if crops.shape[1:] != shape:
+            raise ValueError(f"expected crops of shape (N, {', '.join(map(str, shape))}), got {crops.shape}")
         n = len(crops)
         if n == 0:
             return np.zeros((0, len(self.classes)), np.float32)
         if flip:
             both = self.predict(np.concatenate([crops, crops[:, :, ::-1]]))
             return (both[:n] + both[n:]) / 2
-        x = crops.astype(np.float32)[..., None]
+        x = crops.astype(np.float32)
+        if self.channels == 1:
+            x = x[..., None]
         out = np.empty((n, len(self.classes)), np.float32)
         with self._lock:
             for start in range(0, n, MAX_BATCH):

@@ -44,14 +44,14 @@ def occlusion_map(predict: Predict, crop: np.ndarray, class_index: int, patch: i
     """(s, s) float32 map in [0, 1] of how much greying each pixel's neighbourhood lowers the class.
 
     ``predict``: (N, s, s) uint8 gray crops -> (N, classes) probabilities (``Classifier.predict``).
-    ``crop``: one (s, s) uint8 gray face. Each pixel gets the mean log-probability drop of the
+    ``crop``: one (s, s) uint8 gray or (s, s, 3) RGB face. Each pixel gets the mean log-probability drop of the
     patches covering it; negative drops (the patch helped the class) count as no evidence. ``flip``
     averages the map with the mirrored face's map (mirrored back), as flip test-time augmentation
     averages the predictions.
     """
     crop = np.asarray(crop)
-    if crop.ndim != 2 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
-        raise ValueError(f"occlusion_map() takes one square (s, s) uint8 gray crop, got {crop.shape} {crop.dtype}")
+    if crop.dtype != np.uint8 or crop.ndim not in (2, 3) or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"occlusion_map() takes one square (s, s) gray or (s, s, 3) uint8 crop, got {crop.shape} {crop.dtype}")
     if flip:
         a = occlusion_map(predict, crop, class_index, patch, stride)
         b = occlusion_map(predict, np.ascontiguousarray(crop[:, ::-1]), class_index, patch, stride)[:, ::-1]

@@ -13,6 +13,8 @@ from .config import CROP_MARGIN
 from .detectors import FaceFinder, make_detector
 from .detectors.base import Box, largest_first
 from .detectors.changes import SceneChanges
+from .faces.align import align_faces, eyes_from_box, eyes_from_keypoints
+from .faces.tight import find_eyes
 from .model import Classifier
 from .overlay import OverlayLayout, draw_overlays, face_tag
 
@@ -36,19 +38,24 @@ class Face:
 
 @dataclass(frozen=True)
 class Located:
-    """Where a frame's faces are (``FramePipeline.locate``): its gray copy, the boxes, the time it
-    took, and which boxes the detector only held (kept from the last frame, not re-found)."""
+    """Where a frame's faces are (``FramePipeline.locate``): its gray copy, the boxes, and the time it
+    took; the frame itself (BGR) and the detector's landmarks of the boxes that have them, for crops
+    lined up by the eyes; which boxes the detector only held (kept from the last frame, not re-found)."""
     gray: np.ndarray
     boxes: list[Box]
     detect_ms: float
+    frame: np.ndarray | None = None
+    keypoints: dict = field(default_factory=dict)
     held: frozenset[Box] = frozenset()
 
 
 @dataclass
 class FrameResult:
-    """The faces of one frame and how long each step took (milliseconds)."""
+    """The faces of one frame, how long each step took (milliseconds), and the crops the classifier
+    read (for explanations; None where not kept)."""
     faces: list[Face]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    crops: np.ndarray | None = None
 
 
 def to_gray(frame_bgr: np.ndarray) -> np.ndarray:
@@ -73,6 +80,16 @@ def crop_faces(gray: np.ndarray, boxes: list[Box], size: int, margin: float = CR
         interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_LINEAR
         out[i] = cv2.resize(crop, (size, size), interpolation=interp)
     return out
+
+
+def model_colours(crops: np.ndarray, channels: int) -> np.ndarray:
+    """Crops cut from a BGR (..., 3) or gray image, in the model's colours: RGB for a colour model
+    (gray widened to three equal channels), gray for a gray one."""
+    if channels == 1:
+        return crops if crops.ndim == 3 else np.stack([cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops])
+    if crops.ndim == 3:
+        return np.repeat(crops[..., None], 3, axis=3)
+    return np.ascontiguousarray(crops[..., ::-1])
 
 
 def faces_from_probabilities(boxes: list[Box], probs: np.ndarray, classes: list[str]) -> list[Face]:
@@ -124,10 +141,11 @@ class FramePipeline:
         ``near=[]`` with ``rescan``: a video with no face followed, scanned by ``rescan`` alone."""
         found = self.locate(frame_bgr, near, rescan)
         t1 = time.perf_counter()
-        faces = self.read(found.gray, found.boxes)
+        crops = self.crops(found, found.boxes)
+        faces = self._classify(crops, found.boxes)
         classify_ms = (time.perf_counter() - t1) * 1e3
         return FrameResult(faces, {"detect": found.detect_ms, "classify": classify_ms,
-                                   "total": found.detect_ms + classify_ms})
+                                   "total": found.detect_ms + classify_ms}, crops)
 
     def locate(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False,
                turn: int | None = None, changes: SceneChanges | None = None,
@@ -150,8 +168,10 @@ class FramePipeline:
             boxes = detector.detect_near(seen, near)
         else:
             boxes = detector.detect(seen)
+        points = detector.keypoints(boxes) if hasattr(detector, "keypoints") else []
         held = frozenset(b for b in boxes if detector.held(b)) if near else frozenset()
-        return Located(gray, boxes, (time.perf_counter() - t0) * 1e3, held)
+        return Located(gray, boxes, (time.perf_counter() - t0) * 1e3, frame_bgr,
+                       {b: k for b, k in zip(boxes, points) if k is not None}, held)
 
     def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None,
                changes: SceneChanges | None = None) -> tuple[list[Box], list]:
@@ -180,24 +200,51 @@ class FramePipeline:
         """Boxes found by ``rescan`` on another thread: this thread's detector takes them and their hints."""
         self._thread_detector().adopt(boxes, hints)
 
-    def read(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
-        """``analyse``'s second half: the faces at ``boxes`` of ``gray``, classified in one batch."""
+    def crops(self, found: Located, boxes: list[Box]) -> np.ndarray:
+        """The classifier's crops of the faces at ``boxes``: for a model of eyes-level colour crops,
+        each face lined up by its eyes (the detector's landmarks where it gave them, else where they
+        sit in such a box) and cut from the colour frame, RGB; for a gray model, squares around the
+        boxes of the gray frame."""
+        clf = self.classifier
+        if not boxes:
+            shape = (0, clf.input_size, clf.input_size) + ((clf.channels,) if clf.channels > 1 else ())
+            return np.zeros(shape, np.uint8)
+        if clf.framing != "eyes":
+            return crop_faces(found.gray, boxes, clf.input_size)
+        eyes = [eyes_from_keypoints(found.keypoints[b]) if b in found.keypoints else eyes_from_box(b)
+                for b in boxes]
+        image = found.frame if found.frame is not None else found.gray
+        return model_colours(align_faces(image, eyes, clf.input_size), clf.channels)
+
+    def read(self, found: Located, boxes: list[Box]) -> list[Face]:
+        """``analyse``'s second half: the faces at ``boxes`` of the located frame, classified in one batch."""
+        return self._classify(self.crops(found, boxes), boxes) if boxes else []
+
+    def _classify(self, crops: np.ndarray, boxes: list[Box]) -> list[Face]:
         if not boxes:
             return []
-        crops = crop_faces(gray, boxes, self.classifier.input_size)
         probs = self.view.fold(self.classifier.predict(crops, flip=self.flip))
         return faces_from_probabilities(boxes, probs, self.classes)
+
+    def whole_crop(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The classifier's crop of a picture that is one face (data that is already cropped): for an
+        eyes-level model, lined up by the eyes BlazeFace finds in it (or where they sit in the whole
+        picture when it finds none); for a gray model, the whole picture. (1, s, s[, 3]) uint8."""
+        clf = self.classifier
+        h, w = image_bgr.shape[:2]
+        if clf.framing != "eyes":
+            return crop_faces(to_gray(image_bgr), [Box(0, 0, w, h)], clf.input_size, margin=0.0)
+        eyes = find_eyes(image_bgr) or eyes_from_box(Box(0, 0, w, h))
+        return model_colours(align_faces(image_bgr, [eyes], clf.input_size), clf.channels)
 
     def analyse_whole(self, image_bgr: np.ndarray) -> FrameResult:
         """Treat the whole image as one face crop (for data that is already cropped)."""
         t0 = time.perf_counter()
-        gray = to_gray(image_bgr)
-        h, w = gray.shape
+        h, w = image_bgr.shape[:2]
         box = Box(0, 0, w, h)
-        crops = crop_faces(gray, [box], self.classifier.input_size, margin=0.0)
-        probs = self.view.fold(self.classifier.predict(crops, flip=self.flip))
-        faces = faces_from_probabilities([box], probs, self.classes)
-        return FrameResult(faces, {"classify": (time.perf_counter() - t0) * 1e3})
+        crops = self.whole_crop(image_bgr)
+        faces = self._classify(crops, [box])
+        return FrameResult(faces, {"classify": (time.perf_counter() - t0) * 1e3}, crops)
 
 
 def draw_faces(frame_bgr: np.ndarray, faces: list[Face], bars: bool = True, numbered: bool = False) -> np.ndarray:

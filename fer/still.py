@@ -17,10 +17,9 @@ import cv2
 import numpy as np
 
 from . import cv_threads
-from .config import CROP_MARGIN
 from .detection import Box
 from .imageio import decode_image
-from .pipeline import Face, FramePipeline, crop_faces, draw_faces, to_gray
+from .pipeline import Face, FramePipeline, draw_faces
 
 #: Longer side, in pixels, of the copy that is analysed and shown.
 MAX_ANALYSIS_SIDE = 2048
@@ -85,8 +84,7 @@ def analyse_still(data: bytes, name: str, pipeline: FramePipeline, whole: bool =
     image, scale = bound_size(original, max_side)
     del original  # a 50 MP decode is ~150 MB; keep only the bounded copy
     result = pipeline.analyse_whole(image) if whole else pipeline.analyse(image)
-    boxes = [f.box for f in result.faces]
-    crops = crop_faces(to_gray(image), boxes, pipeline.classifier.input_size, margin=0.0 if whole else CROP_MARGIN)
+    crops = result.crops
     annotated = draw_faces(image.copy(), result.faces, numbered=True) if not whole else image.copy()
     faces = [Face(box=_unscale(f.box, scale, width, height), label=f.label, score=f.score,
                   probabilities=f.probabilities) for f in result.faces]

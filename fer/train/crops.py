@@ -23,17 +23,12 @@ import numpy as np
 
 from fer.config import CLASSES, data_root
 from fer.data import class_folders, list_images
-from fer.faces.align import SIDE_IN_EYE_DISTANCES, Eyes, align_face, eyes_from_keypoints
+from fer.faces.align import SIDE_IN_EYE_DISTANCES, Eyes, align_face
+from fer.faces.tight import SEARCH_PAD, find_eyes
 
 #: Context crops hold this many times the pipeline's framing, so training can zoom out to 1.3x and
 #: shift without running out of picture.
 CONTEXT = 1.5
-#: Images smaller than this (FER2013's 48x48) are enlarged before the search: BlazeFace misses faces
-#: of a few dozen pixels.
-MIN_SEARCH_SIDE = 128
-#: Border added around an image before the search (fraction of its side): a face filling the whole
-#: picture is missed by BlazeFace, the same face with some border is found (RAF-DB 87 % -> 99 %).
-SEARCH_PAD = 0.25
 
 
 @dataclass
@@ -57,27 +52,8 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return None if img is None else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
-def find_eyes(detector, rgb: np.ndarray) -> Eyes | None:
-    """The eyes of the largest face BlazeFace finds in a (padded, enlarged if small) copy of the
-    image, in the image's own pixels; None when it finds none."""
-    h, w = rgb.shape[:2]
-    f = max(1.0, MIN_SEARCH_SIDE / max(h, w))
-    img = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC) if f > 1 else rgb
-    p = int(round(SEARCH_PAD * max(img.shape[:2])))
-    padded = cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
-    found = detector.detect_scored(padded[..., ::-1])  # the detector takes BGR
-    if not found or found[0].keypoints is None:
-        return None
-    e = eyes_from_keypoints(found[0].keypoints)
-    back = lambda pt: ((pt[0] - p) / f, (pt[1] - p) / f)  # noqa: E731
-    return Eyes(back(e.right), back(e.left))
-
-
 def build_crops(root: Path, size: int, limit_per_class: int | None = None, log=print) -> CropSet:
     """Every image of a folder-per-class split, cut as a context crop for a model of input ``size``."""
-    from fer.detectors import DetectorSettings
-    from fer.detectors.blazeface import BlazeFaceDetector
-    detector = BlazeFaceDetector(DetectorSettings(name="blazeface", min_size=8))
     folders = class_folders(root)
     items = []
     for c, subs in folders.items():
@@ -94,7 +70,7 @@ def build_crops(root: Path, size: int, limit_per_class: int | None = None, log=p
     for i, (path, _) in enumerate(items):
         rgb = _read_rgb(path)
         pictures.append(rgb)
-        e = find_eyes(detector, rgb) if rgb is not None else None
+        e = find_eyes(rgb[..., ::-1]) if rgb is not None else None
         if e is None:
             eyes_rel.append(None)
         else:
@@ -122,21 +98,23 @@ def build_crops(root: Path, size: int, limit_per_class: int | None = None, log=p
     return CropSet(images, labels, paths, found)
 
 
-def cache_path(cache_dir: Path, root: Path, size: int) -> Path:
+def cache_path(cache_dir: Path, root: Path, size: int, limit_per_class: int | None = None) -> Path:
     """Where one split's crops are cached: named by data set, split and size, plus a hash of the
     framing constants so a change of framing never reuses old crops."""
     tag = hashlib.sha1(f"{SIDE_IN_EYE_DISTANCES}|{CONTEXT}|{SEARCH_PAD}".encode()).hexdigest()[:8]
-    return cache_dir / f"{root.parent.name}_{root.name}_{size}_{tag}.npz"
+    limit = f"_first{limit_per_class}" if limit_per_class else ""
+    return cache_dir / f"{root.parent.name}_{root.name}_{size}{limit}_{tag}.npz"
 
 
-def load_or_build(root: Path, size: int, cache_dir: Path, log=print) -> CropSet:
-    """The cached crops of a split, built first if missing."""
-    path = cache_path(cache_dir, root, size)
+def load_or_build(root: Path, size: int, cache_dir: Path, log=print, limit_per_class: int | None = None) -> CropSet:
+    """The cached crops of a split (its first ``limit_per_class`` images of each class when given),
+    built first if missing."""
+    path = cache_path(cache_dir, root, size, limit_per_class)
     if path.is_file():
         z = np.load(path)
         return CropSet(z["images"], z["labels"], z["paths"], z["found"])
     log(f"cutting {root} into {path} ...")
-    s = build_crops(root, size, log=log)
+    s = build_crops(root, size, limit_per_class, log=log)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, images=s.images, labels=s.labels, paths=s.paths, found=s.found)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer.config import CLASSES, REPO_ROOT, data_root
+from fer.config import CLASSES, data_root
 from fer.train.crops import CONTEXT, CropSet, load_or_build
 
 #: RAF-DB has no val split: this fraction of its train split is held out, chosen by a hash of each
@@ -59,6 +59,8 @@ class FinetuneConfig:
     grey: float = 0.2
     low_res: float = 0.15
     seed: int = 0
+    #: Only the first images of each class of each split (smoke runs and tests); None: all.
+    limit_per_class: int | None = None
     cache: str = str(Path.home() / ".cache" / "fer" / "crops")
 
 
@@ -87,12 +89,15 @@ def load_sources(cfg: FinetuneConfig, log=print) -> tuple[dict, dict]:
     """(train, val): source name -> (CropSet, targets (N, 7) float32)."""
     root, cache, k = data_root(), Path(cfg.cache), len(CLASSES)
     one_hot = np.eye(k, dtype=np.float32)
-    raf = load_or_build(root / "rafdb" / "train", cfg.size, cache, log)
+
+    def crops(split: str) -> CropSet:
+        return load_or_build(root / split, cfg.size, cache, log, cfg.limit_per_class)
+    raf = crops("rafdb/train")
     held = _held_out(raf.paths)
-    aff_tr = load_or_build(root / "affectnet" / "train", cfg.size, cache, log)
-    aff_va = load_or_build(root / "affectnet" / "val", cfg.size, cache, log)
-    fer_tr = load_or_build(root / "fer2013" / "train", cfg.size, cache, log)
-    fer_va = load_or_build(root / "fer2013" / "val", cfg.size, cache, log)
+    if cfg.limit_per_class and not held.any():  # a small smoke run still needs a held-out part
+        held[::10] = True
+    aff_tr, aff_va = crops("affectnet/train"), crops("affectnet/val")
+    fer_tr, fer_va = crops("fer2013/train"), crops("fer2013/val")
     train = {"rafdb": (_subset(raf, ~held), one_hot[raf.labels[~held]]),
              "affectnet": (aff_tr, one_hot[aff_tr.labels]),
              "fer2013": (fer_tr, _ferplus_targets(fer_tr, cfg.ferplus_alpha))}
@@ -209,13 +214,19 @@ def train(cfg: FinetuneConfig, resume: bool = False, log=print) -> Path:
     state = json.loads(state_file.read_text()) if resume and state_file.is_file() else {"epoch": 0, "best": -1.0,
                                                                                       "wall_seconds": 0.0}
     if state["epoch"] > 0:
-        model = keras.saving.load_model(ckpt / "last.keras", compile=True)
-        log(f"resuming after epoch {state['epoch']}")
+        # The weights of the last finished epoch, and a fresh optimizer placed at that epoch's step of
+        # the schedule: a resumed run may be given a different --epochs (a shorter run on a busy
+        # machine), and its schedule then decays over the new length. Adam's moments restart.
+        model = keras.saving.load_model(ckpt / "last.keras", compile=False)
+        log(f"resuming after epoch {state['epoch']} of {cfg.epochs}")
     else:
         model = build_model(cfg)
-        model.compile(optimizer=keras.optimizers.AdamW(_schedule(cfg), weight_decay=cfg.weight_decay),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                      metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.AdamW(_schedule(cfg), weight_decay=cfg.weight_decay),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                  metrics=["accuracy"])
+    if state["epoch"] > 0:
+        model.optimizer.build(model.trainable_variables)
+        model.optimizer.iterations.assign(state["epoch"] * (cfg.samples_per_epoch // cfg.batch_size))
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     names = list(train_sets)
     augment = _augment_fn(cfg)
@@ -266,14 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="continue the run in --out after its last epoch")
     defaults = FinetuneConfig(out="")
     for name in ("backbone", "size", "epochs", "samples_per_epoch", "batch_size", "lr", "weight_decay",
-                 "label_smoothing", "ferplus_alpha", "seed", "cache"):
+                 "label_smoothing", "ferplus_alpha", "seed", "cache", "limit_per_class"):
         v = getattr(defaults, name)
-        ap.add_argument("--" + name.replace("_", "-"), type=type(v), default=v)
+        ap.add_argument("--" + name.replace("_", "-"), type=int if v is None else type(v), default=v)
     a = ap.parse_args(argv)
-    cfg = FinetuneConfig(**{k: v for k, v in vars(a).items() if k != "resume"})
+    given = {k: v for k, v in vars(a).items() if k != "resume"}
+    cfg = FinetuneConfig(**given)
     if a.resume and (Path(a.out) / "config.json").is_file():
+        # The run's own choices, except those set on this command line (e.g. a new --epochs).
         recorded = json.loads((Path(a.out) / "config.json").read_text())
-        cfg = FinetuneConfig(**{**recorded, "out": a.out})
+        changed = {k: v for k, v in given.items() if v != getattr(defaults, k)}
+        cfg = FinetuneConfig(**{**recorded, **changed, "out": a.out})
     train(cfg, resume=a.resume)
     return 0
 
