@@ -35,8 +35,8 @@ DEFAULT_MIN_IOU = 0.3
 #: motion puts the face now)...
 DEFAULT_MAX_CENTRE_SHIFT = 0.5
 #: ...plus this much more for each frame the track has gone unseen (up to MAX_SEARCH_GROWTH frames).
-SHIFT_PER_MISSED_FRAME = 0.25
-MAX_SEARCH_GROWTH = 4
+SHIFT_PER_MISSED_FRAME = 0.1
+MAX_SEARCH_GROWTH = 5
 #: A track's motion is extrapolated for at most this long.
 MAX_PREDICT_S = 0.5
 #: A track's velocity is its centre's displacement over its sightings of the last this many seconds:
@@ -195,33 +195,38 @@ class FaceTracker:
                                                     t.missed < self.max_missed or now - t.last_seen <= self.max_age_s)]
 
     def _match(self, boxes: list[Box], now: float) -> dict[int, _Track]:
-        """Boxes to tracks: the confirmed tracks first, then the tentative ones; within each, greedy
-        by IoU with where the track's motion puts it, then by centre distance (from there or from
-        where it was last seen, whichever is nearer) for what is left, with a longer reach for a
-        track unseen for a few frames.
+        """Boxes to tracks, greedy: by IoU with where each track's motion puts it, the confirmed
+        tracks first, then the tentative ones; then, for what is left, by centre distance (from
+        there or from where the track was last seen, whichever is nearer; a longer reach for a track
+        unseen for a few frames), again confirmed tracks first. A face followed closely by a
+        tentative track so keeps it, while a confirmed track that lost its face can't be taken over
+        by a new one next to it.
 
         Greedy is enough here: a frame holds a handful of faces, and a face moves far less than its
         own width between frames.
         """
         pairs: dict[int, _Track] = {}
-        for group in ([t for t in self._tracks if t.confirmed], [t for t in self._tracks if not t.confirmed]):
-            where = [t.predicted(now) for t in group]
-            free = set(range(len(group)))
-            cands = sorted(((iou(p, b), ti, bi) for ti, p in enumerate(where)
-                            for bi, b in enumerate(boxes) if bi not in pairs), reverse=True)
-            for score, ti, bi in cands:
+        taken: set[int] = set()  # track indices
+        groups = ([k for k, t in enumerate(self._tracks) if t.confirmed],
+                  [k for k, t in enumerate(self._tracks) if not t.confirmed])
+        where = [t.predicted(now) for t in self._tracks]
+        for group in groups:
+            cands = sorted(((iou(where[k], b), k, bi) for k in group for bi, b in enumerate(boxes)), reverse=True)
+            for score, k, bi in cands:
                 if score < self.min_iou:
                     break
-                if ti in free and bi not in pairs:
-                    pairs[bi] = group[ti]
-                    free.discard(ti)
-            rest = sorted((min(centre_shift(where[ti], b), centre_shift(group[ti].box, b)), ti, bi)
-                          for ti in free for bi, b in enumerate(boxes) if bi not in pairs)
-            for shift, ti, bi in rest:
-                reach = self.max_centre_shift + SHIFT_PER_MISSED_FRAME * min(group[ti].missed, MAX_SEARCH_GROWTH)
-                if shift <= reach and ti in free and bi not in pairs:
-                    pairs[bi] = group[ti]
-                    free.discard(ti)
+                if k not in taken and bi not in pairs:
+                    pairs[bi] = self._tracks[k]
+                    taken.add(k)
+        for group in groups:
+            rest = sorted((min(centre_shift(where[k], b), centre_shift(self._tracks[k].box, b)), k, bi)
+                          for k in group if k not in taken for bi, b in enumerate(boxes) if bi not in pairs)
+            for shift, k, bi in rest:
+                t = self._tracks[k]
+                reach = self.max_centre_shift + SHIFT_PER_MISSED_FRAME * min(t.missed, MAX_SEARCH_GROWTH)
+                if shift <= reach and k not in taken and bi not in pairs:
+                    pairs[bi] = t
+                    taken.add(k)
         return pairs
 
     def _face_from_track(self, face: Face, t: _Track, raw: bool = True) -> Face:
