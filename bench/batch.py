@@ -5,11 +5,11 @@
                           [--no-ray] [--json OUT.json]
     python bench/batch.py --only-memory --memory-images 10000 --memory-video-seconds 120
 
-* Video: a 30 fps 640x480 clip of one real FER2013 face moving over a real room (fer/clips.py),
+* Video: a 30 fps 640x480 clip of one real FER2013 face moving over a real room (fer/train/clips.py),
   through ``run_videos`` in this process (decode + live path + CSV), plain and ``--annotated``;
   x real time = clip seconds / wall seconds (median and range of the repeats), plus the same per
   CPU second of this process (what an idle core would give; the machine is shared).
-* Photos: FER2013 test images. ``predict`` the old way, a process per file, against ``batch
+* Photos: FER2013 test images. ``predict`` once per file (a process per file, as a shell loop runs it), against ``batch
   --engine local`` on the folder (both the CLI, model load included), photos/s.
 * Ray: 640x480 frames with a real face each, ``batch --engine ray --workers 1`` and ``2`` on a Ray
   started for the run, inside a loopback-only network namespace. Each worker count runs a small and
@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import cv2  # noqa: E402
 
-from fer.clips import real_background, write_face_clip  # noqa: E402
-from fer.compose import compose  # noqa: E402
+from fer.train.clips import real_background, write_face_clip  # noqa: E402
+from fer.train.compose import compose  # noqa: E402
 from fer.config import fer2013_root  # noqa: E402
-from fer.data import load_gray  # noqa: E402
+from fer.train.data import load_gray  # noqa: E402
 
 from fer_samples import stratified_sample  # noqa: E402
 
@@ -80,10 +80,10 @@ def spread(xs: list[float]) -> dict:
 
 
 def bench_video(tmp: Path, seconds: float, repeats: int) -> dict:
-    from fer.detection import FaceDetector
-    from fer.model import load_classifier
+    from fer.faces.detection import FaceDetector
+    from fer.classify.model import load_classifier
     from fer.pipeline import FramePipeline
-    from fer.video_run import run_videos
+    from fer.offline.video_run import run_videos
     happy = [p for p, c in stratified_sample(fer2013_root() / "test", 2, seed=1) if c == "happy"][0]
     clip = tmp / "one_face.mp4"
     write_face_clip(clip, load_gray(happy, 48), real_background(640, 480), seconds, fps=30)
@@ -127,8 +127,8 @@ def bench_photos(tmp: Path, n: int) -> dict:
     dt, r = cli(PY, "-m", "fer", "batch", str(folder), "--out", str(tmp / "photos_out"), "--no-progress")
     rate = len(sample) / dt
     # in-process: the analyser's own rate and this process's RSS across the folder
-    from fer.batch.analyser import FileAnalyser
-    from fer.batch.local import run_local
+    from fer.offline.batch.analyser import FileAnalyser
+    from fer.offline.batch.local import run_local
     rss = PeakRss()
     t0 = time.perf_counter()
     out2 = tmp / "photos_inproc"
@@ -208,10 +208,10 @@ def bench_memory(tmp: Path, images: int, video_seconds: float) -> dict:
 
 def _memory_photos(tmp: Path, images: int) -> dict:
     import itertools
-    from fer.batch.analyser import FileAnalyser
-    from fer.batch.local import run_local
-    from fer.batch.output import count_rows
-    from fer.inputs import expand_inputs
+    from fer.offline.batch.analyser import FileAnalyser
+    from fer.offline.batch.local import run_local
+    from fer.offline.batch.output import count_rows
+    from fer.offline.inputs import expand_inputs
     paths = list(itertools.islice(expand_inputs([str(fer2013_root() / "train")]), images))
     out = tmp / "memory_out"
     out.mkdir()
@@ -227,10 +227,10 @@ def _memory_photos(tmp: Path, images: int) -> dict:
 
 
 def _memory_video(tmp: Path, video_seconds: float) -> dict:
-    from fer.detection import FaceDetector
-    from fer.model import load_classifier
+    from fer.faces.detection import FaceDetector
+    from fer.classify.model import load_classifier
     from fer.pipeline import FramePipeline
-    from fer.video_run import run_videos
+    from fer.offline.video_run import run_videos
     happy = [p for p, c in stratified_sample(fer2013_root() / "test", 2, seed=1) if c == "happy"][0]
     clip = tmp / "long.mp4"
     write_face_clip(clip, load_gray(happy, 48), real_background(640, 480), video_seconds, fps=30)

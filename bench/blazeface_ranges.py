@@ -1,5 +1,5 @@
 """Where each BlazeFace network finds faces, and how often the default detector finds a data set's
-tight crops: the figures behind ``fer.detectors.two_range``'s constants, in one run.
+tight crops: the figures behind ``fer.faces.detectors.two_range``'s constants, in one run.
 
 - ``sizes``: every face of every other frame of the shared real clips (../shared/data/videos, boxes
   from bench/clip_truth.json) cut out with its surroundings so that its box side is a given fraction
@@ -33,8 +33,8 @@ import cv2  # noqa: E402
 
 from clips import load_clip, videos_dir  # noqa: E402  (bench/clips.py)
 from fer.config import IMAGE_EXTENSIONS, data_root  # noqa: E402
-from fer.detectors import DetectorSettings, make_detector  # noqa: E402
-from fer.detectors.base import Box, iou  # noqa: E402
+from fer.faces.detectors import DetectorSettings, make_detector  # noqa: E402
+from fer.faces.detectors.base import Box, iou  # noqa: E402
 
 CLIPS = ("head-pose-face-detection-female-and-male.mp4", "face-demographics-walking-and-pause.mp4")
 SIDE = 640

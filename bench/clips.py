@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from fer.config import data_root
-from fer.detectors.base import Box, iou
+from fer.faces.detectors.base import Box, iou
 
 #: Boxes of every visible face in every frame, checked by eye (see the file's "_about").
 TRUTH_FILE = Path(__file__).with_name("clip_truth.json")

@@ -49,13 +49,13 @@ sys.path.insert(1, str(BENCH))
 import numpy as np  # noqa: E402
 
 from detection_rate import sample_faces  # noqa: E402  (bench/detection_rate.py)
-from fer.compose import background, compose, iou, paste_face  # noqa: E402
+from fer.train.compose import background, compose, iou, paste_face  # noqa: E402
 from fer.config import CLASSES, fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray, load_image_set  # noqa: E402
-from fer.detection import Box  # noqa: E402
-from fer.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
-from fer.evaluation import report  # noqa: E402
-from fer.model import Classifier, load_classifier  # noqa: E402
+from fer.train.data import list_images, load_gray, load_image_set  # noqa: E402
+from fer.faces.detection import Box  # noqa: E402
+from fer.faces.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
+from fer.train.evaluation import report  # noqa: E402
+from fer.classify.model import Classifier, load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
 from latency import (build_detector, command_line, live_path_ms, panning_frames, read_frames,  # noqa: E402
                      record, timed)  # (bench/latency.py)

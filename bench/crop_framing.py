@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fer.config import CROP_MARGIN, data_root  # noqa: E402
-from fer.detection import DetectorSettings, FaceDetector  # noqa: E402
+from fer.faces.detection import DetectorSettings, FaceDetector  # noqa: E402
 
 
 def ratios(files: list[Path], det: FaceDetector) -> np.ndarray:

@@ -13,10 +13,9 @@ almost never draws a false box, so it can't tell a loose setting from a strict o
         [--face-px 0 24 30 36] [--neighbors 4] [--scale-factor 1.15]
 
 With ``--video CLIP...`` (the shared real clips, whose visible faces are in bench/clip_truth.json) it
-measures instead, on every frame of each clip and side by side in one run: the old Haar code
-(bench/legacy_detection.py), the Haar detector, BlazeFace (the default: both networks), short range
-alone and full range alone, each frame on its own (a still) and, for Haar and BlazeFace, as the
-live page's video path (a LiveSession fed the clip
+measures instead, on every frame of each clip and side by side in one run: the Haar detector,
+BlazeFace (the default: both networks), short range alone and full range alone, each frame on its
+own (a still) and, for Haar and BlazeFace, as the live page's video path (a LiveSession fed the clip
 at its frame rate: near-searches between periodic rescans, tracking, all inline, as ``fer video``
 runs) and the live page's way (the clip as the browser tests' 30 fps camera shows it, rescans and
 region searches on the background pool, faces read every 45 ms). Found share and false boxes per
@@ -38,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from fer.compose import background, iou, paste_face  # noqa: E402
+from fer.train.compose import background, iou, paste_face  # noqa: E402
 from fer.config import CLASSES, fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray  # noqa: E402
-from fer.detectors.base import Box, DetectorSettings  # noqa: E402
-from fer.detectors.haar import FaceDetector  # noqa: E402
+from fer.train.data import list_images, load_gray  # noqa: E402
+from fer.faces.detectors.base import Box, DetectorSettings  # noqa: E402
+from fer.faces.detectors.haar import FaceDetector  # noqa: E402
 
 
 def sample_faces(per_class: int, seed: int = 3, split: str = "test") -> list[np.ndarray]:
@@ -100,8 +99,8 @@ def _paced(session, pipe, frames: list, fps: float) -> tuple[list[list[Box]], li
 def video_rates(clip, pipe, skip_unchanged: bool = True) -> tuple[list[list[Box]], list[float]]:
     """The clip as the live page sees it: a LiveSession fed each frame at the clip's pace
     (detect + classify + track; drawing is on a copy, as live). ``skip_unchanged``: rescans look
-    only where the picture changed (the product's way) or at the whole frame (the old way)."""
-    from fer.live import LiveSession
+    only where the picture changed (the product's way) or at the whole frame (for comparison)."""
+    from fer.stream.live import LiveSession
     return _paced(LiveSession(skip_unchanged=skip_unchanged), pipe, clip.frames, clip.fps)
 
 
@@ -117,7 +116,7 @@ def live_rates(clip, pipe, camera_fps: float = 30.0) -> tuple[list[list[Box]], l
     rescans and missed faces' region searches on the background pool, each face read every 45 ms,
     paced by the wall clock. Scored per camera frame against its clip frame's truth (``live_truth``):
     (boxes, ms) per camera frame."""
-    from fer.live import LIVE_READ_EVERY_S, LiveSession
+    from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
     session = LiveSession(read_every_s=LIVE_READ_EVERY_S, background_rescans=True)
     return _paced(session, pipe, _camera_frames(clip.frames, clip.fps, camera_fps), camera_fps)
 
@@ -130,17 +129,15 @@ def live_truth(clip, camera_fps: float = 30.0) -> list[list[Box]]:
 def video_main(args: argparse.Namespace) -> int:
     """The ``--video`` comparison (see the module docstring)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import legacy_detection
     from clips import load_clip, score
-    from fer.detectors import DetectorSettings as Settings, make_detector
-    from fer.model import load_classifier
+    from fer.faces.detectors import DetectorSettings as Settings, make_detector
+    from fer.classify.model import load_classifier
     from fer.pipeline import FramePipeline
 
     clf = load_classifier(args.model)
-    old = legacy_detection.FaceDetector()
     detectors = {name: make_detector(Settings(name=name))
                  for name in ("haar", "blazeface", "blazeface-short", "blazeface-full")}
-    runs = [("old haar", "still", lambda c: still_rates(c, old.detect, gray=True))]
+    runs = []
     for name, det in detectors.items():
         runs.append((name, "still", lambda c, d=det: still_rates(c, d.detect, gray=d.takes == "gray")))
     for name in ("haar", "blazeface"):

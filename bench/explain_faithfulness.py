@@ -3,10 +3,10 @@
 For each crop, the class the served (LiteRT) model predicts is explained by every method; each map's
 deletion curve (most blamed pixels greyed out first; lower area = more faithful) and insertion curve
 (most blamed pixels revealed first on a grey crop; higher area = more faithful) are measured on the
-served model (fer/faithfulness.py). Two maps that know nothing are measured alongside: a random smooth
+served model (fer/classify/faithfulness.py). Two maps that know nothing are measured alongside: a random smooth
 map (6x6 noise upsampled, the texture of a CAM) and a centred blob (a map that always says "the middle
 of the face"). Also printed: how often the hottest pixel sits in the crop's outer band (the 1/8 of the
-side along each edge) and the share of the heat in the central 44 % of the crop (the issue's figures).
+side along each edge) and the share of the heat in the central 44 % of the crop.
 
     python bench/explain_faithfulness.py [--split val] [--per-class 25] [--steps 20] [--json out.json]
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-if "tensorflow" not in sys.modules:  # aiortc before TensorFlow (fer/explain.py)
+if "tensorflow" not in sys.modules:  # aiortc before TensorFlow (fer/classify/explain.py)
     try:
         import aiortc  # noqa: F401
     except ImportError:
@@ -33,10 +33,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fer.config import CLASSES, fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray  # noqa: E402
-from fer.explain import GRAD_CAM, HIRESCAM, OCCLUSION, SMOOTHGRAD, explain_face  # noqa: E402
-from fer.faithfulness import deletion_insertion  # noqa: E402
-from fer.model import load_classifier  # noqa: E402
+from fer.train.data import list_images, load_gray  # noqa: E402
+from fer.classify.explain import GRAD_CAM, HIRESCAM, OCCLUSION, SMOOTHGRAD, explain_face  # noqa: E402
+from fer.classify.faithfulness import deletion_insertion  # noqa: E402
+from fer.classify.model import load_classifier  # noqa: E402
 
 RANDOM = "random smooth map"
 CENTRE = "centred blob"

@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cv2  # noqa: E402
 from clips import load_clip, score, videos_dir  # noqa: E402
-from fer.detectors import make_detector  # noqa: E402
-from fer.detectors.base import Box  # noqa: E402
-from fer.detectors.haar import cascade_path  # noqa: E402
-from fer.still import bound_size  # noqa: E402
+from fer.faces.detectors import make_detector  # noqa: E402
+from fer.faces.detectors.base import Box  # noqa: E402
+from fer.faces.detectors.haar import cascade_path  # noqa: E402
+from fer.offline.still import bound_size  # noqa: E402
 CLIP = "face-demographics-walking-and-pause.mp4"
 PHOTOS = 8
 BLOW_UP = 10

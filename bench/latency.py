@@ -1,13 +1,12 @@
 """Frame pipeline latency on a real frame or a real clip: detect + classify + draw, repeated; prints
 medians and ranges, for each detector asked for, side by side in one run.
 
-    python bench/latency.py FRAME.jpg|CLIP.mp4 [--detectors haar old blazeface] [--runs 200]
+    python bench/latency.py FRAME.jpg|CLIP.mp4 [--detectors haar blazeface] [--runs 200]
         [--width 640] [--model NAME] [--json]
 
 A clip's frames are timed in turn (the still figures cycle through them) and are the video path's
-camera, in order, looped (instead of one frame panning). ``old`` is the Haar code as shipped before
-fer/detectors (bench/legacy_detection.py). The first detector's figures are the top-level ones (and
-what ``--record`` writes); every detector's are under "detectors".
+camera, in order, looped (instead of one frame panning). The first detector's figures are the
+top-level ones (and what ``--record`` writes); every detector's are under "detectors".
 
 Also reports the classifier alone (ms per face at batch 1) and the detector alone, and the live
 page's video path: the frame panned a few pixels per frame, paced at 30 fps, through a LiveSession
@@ -30,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from fer.imageio import read_image  # noqa: E402
-from fer.model import load_classifier  # noqa: E402
-from fer.live import LIVE_READ_EVERY_S, LiveSession  # noqa: E402
+from fer.classify.model import load_classifier  # noqa: E402
+from fer.stream.live import LIVE_READ_EVERY_S, LiveSession  # noqa: E402
 from fer.pipeline import FramePipeline, crop_faces, draw_faces, to_gray  # noqa: E402
 
 #: The video path's camera: frames per second, and how far the picture pans per frame (pixels).
@@ -54,29 +53,9 @@ def timed(fn, runs: int, warmup: int = 10) -> list[float]:
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".avi")
 
 
-class LegacyDetector:
-    """The old Haar code behind the detector protocol the pipeline calls (its rescan was a full scan)."""
-    takes = "gray"
-
-    def __init__(self) -> None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import legacy_detection
-        self._d = legacy_detection.FaceDetector()
-        self.settings = self._d.settings
-        self.detect, self.detect_near = self._d.detect, self._d.detect_near
-
-    def rescan(self, gray: np.ndarray, skip=(), turn: int | None = None, changes=None) -> list:
-        """The old code's rescan was a full scan (it had one view: nothing to take turns over)."""
-        return self._d.detect(gray, skip=skip)
-
-    def held(self, box) -> bool:
-        """The old code's held boxes were not told apart from found ones."""
-        return False
-
-
 def build_detector(name: str):
-    from fer.detectors import DetectorSettings as Settings, make_detector
-    return LegacyDetector() if name == "old" else make_detector(Settings(name=name))
+    from fer.faces.detectors import DetectorSettings as Settings, make_detector
+    return make_detector(Settings(name=name))
 
 
 def read_frames(path: str, width: int) -> list[np.ndarray]:
@@ -130,7 +109,7 @@ def measure(frames: list[np.ndarray], clf, detector, runs: int, video_seconds: f
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("frame", help="an image, or a clip (.mp4, .webm, .mov, .mkv, .avi)")
-    p.add_argument("--detectors", nargs="+", default=["haar"], help="haar, old, blazeface, blazeface-full")
+    p.add_argument("--detectors", nargs="+", default=["haar"], help="haar, blazeface, blazeface-full")
     p.add_argument("--width", type=int, default=0, help="resize frames to this width first (0 = as they are)")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--model")

@@ -8,15 +8,13 @@ looped by Chromium) with a frame counter stamped in the corner (tests/browser/fr
 browser context per session; all press START, warm up, then are watched for ``--seconds``.
 
 Configurations (``--configs``, any of):
-  old       the code at ``--old-ref`` (default: the commit this branch started from), from `git archive`;
-            only the process total is known (it has no stage timing)
-  vp8       this code with the old codec behaviour: VP8, codec threads as the library picks, repeats re-encoded
-  h264      this code's defaults: H.264 preferred (x264 ultrafast), one thread per codec, repeats skipped
+  vp8       VP8, codec threads as the library picks, repeats re-encoded (the WebRTC library's defaults)
+  h264      the product's defaults: H.264 preferred (x264 ultrafast), one thread per codec, repeats skipped
   h264-360  the same, with the camera asked for 480x360
   h264-lt1  the same, with the classifier's LiteRT interpreter at one thread (FER_LITERT_THREADS)
   h264-rate0  the same, with the browser's own sending bitrate (no floor or start asked for in the answer)
 
-    python bench/live_capacity.py                            # old vp8 h264, 1 2 3 sessions, 60 s each
+    python bench/live_capacity.py                            # vp8 h264, 1 2 3 sessions, 60 s each
     python bench/live_capacity.py --configs vp8 h264 --sessions 1 --seconds 20
 
 Runs in a loopback-only network namespace when started as root (as the browser tests do). The
@@ -42,9 +40,7 @@ import real_footage  # noqa: E402
 import support  # noqa: E402
 from ui import stream_profile  # noqa: E402
 
-OLD_REF = "2773d3b"  # the main branch when this work started
 CONFIGS = {
-    "old": {},
     "vp8": {"FER_VIDEO_CODEC": "vp8", "FER_CODEC_THREADS": "0", "FER_SKIP_REPEATS": "0"},
     "h264": {"FER_VIDEO_CODEC": "h264"},
     "h264-360": {"FER_VIDEO_CODEC": "h264", "FER_CAMERA": "480x360@30"},
@@ -61,7 +57,7 @@ class Row:
     returned_fps: list[float]        # returned frames each browser decoded per second
     server_cores: float              # server CPU seconds per second
     cpu_ms_per_frame: float          # server CPU per processed frame (all sessions)
-    split: dict | None               # stream_profile.CpuSplit (None for "old")
+    split: dict | None               # stream_profile.CpuSplit (None if the profile was not written)
     latency: dict                    # latency_probe.Latency over all sessions
     negotiated: list[dict] = field(default_factory=list)
     longest_stall_s: float = 0.0
@@ -75,7 +71,7 @@ class Row:
 SPY_BUCKETS = [
     ("decode", ("TimedDecoder.decode", "decoder_worker")),
     ("encode", ("TimedEncoder.encode", "_encode_frame")),
-    ("pipeline", ("LiveSession.process", "process (fer/live.py)")),
+    ("pipeline", ("LiveSession.process", "process (fer/stream/live.py)")),
     ("convert", ("to_ndarray", "from_ndarray")),
     ("page script", ("pages/live.py", "live_panel", "render_panel", "script_runner", "exec_func_with_error_handling")),
     ("streamlit server", ("tornado", "websocket", "forward_msg", "app_session", "runtime.py")),
@@ -116,26 +112,16 @@ def py_spy_shares(spy) -> dict:
     return {k: round(100 * v / total, 1) for k, v in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
-def old_code(ref: str, out: Path) -> Path:
-    """The repository at ``ref`` as plain files (no worktree, nothing changed in the repository)."""
-    out.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
-    return out
-
-
 def run_one(playwright, footage: real_footage.Footage, config: str, n: int, seconds: float, warm_s: float,
-            old_dir: Path | None, tmp: Path, py_spy: Path | None = None) -> Row:
+            tmp: Path, py_spy: Path | None = None) -> Row:
     env = dict(CONFIGS[config])
-    profile_path = None
-    if config != "old":
-        profile_path = tmp / f"profile-{config}-{n}.json"
-        env[stream_profile.ENV] = str(profile_path)
+    profile_path = tmp / f"profile-{config}-{n}.json"
+    env[stream_profile.ENV] = str(profile_path)
     from fer.config import data_root
     env.setdefault("FER_DATA_DIR", str(data_root()))
     browser = support.launch_chromium(playwright, footage.y4m)
     try:
-        with support.streamlit_server(env=env, cwd=old_dir if config == "old" else None) as url:
+        with support.streamlit_server(env=env) as url:
             sessions = []
             for i in range(n):
                 page = drive.new_page(browser)
@@ -202,11 +188,10 @@ def print_table(rows: list[Row]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--configs", nargs="+", default=["old", "vp8", "h264"], choices=list(CONFIGS))
+    ap.add_argument("--configs", nargs="+", default=["vp8", "h264"], choices=list(CONFIGS))
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--seconds", type=float, default=60.0, help="watched streaming time per row")
     ap.add_argument("--warm", type=float, default=8.0, help="seconds streamed before watching")
-    ap.add_argument("--old-ref", default=OLD_REF)
     ap.add_argument("--json", type=Path, help="also write the rows here")
     ap.add_argument("--py-spy", type=Path, metavar="DIR",
                     help="also sample the server with py-spy (where 'rest' goes), keeping the stacks in DIR")
@@ -224,13 +209,12 @@ def main() -> None:
             args.py_spy.mkdir(parents=True, exist_ok=True)
         footage = real_footage.build(tmp / "footage.y4m")
         print(f"footage: {footage.frames} frames ({', '.join(footage.clips)}), 640x480 at 30 fps", flush=True)
-        old_dir = old_code(args.old_ref, tmp / "old") if "old" in args.configs else None
         with sync_playwright() as p:
             # Interleave the configurations per session count, so a change in the machine's load
             # hits them alike.
             for n in args.sessions:
                 for config in args.configs:
-                    rows.append(run_one(p, footage, config, n, args.seconds, args.warm, old_dir, tmp, args.py_spy))
+                    rows.append(run_one(p, footage, config, n, args.seconds, args.warm, tmp, args.py_spy))
                     print(json.dumps(asdict(rows[-1])), flush=True)
     print_table(rows)
     if args.json:

@@ -50,8 +50,8 @@ class Result:
 
 
 def build_videos(counts: list[int], out: Path) -> dict[int, Path]:
-    from fer.detection import FaceDetector
-    from fer.model import load_classifier
+    from fer.faces.detection import FaceDetector
+    from fer.classify.model import load_classifier
     picked = fake_camera.pick_faces(load_classifier(), FaceDetector(), "happy", n=max(counts))
     videos = {}
     for n in counts:

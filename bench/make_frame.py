@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2  # noqa: E402
 
-from fer.compose import compose  # noqa: E402
+from fer.train.compose import compose  # noqa: E402
 from fer.config import fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray  # noqa: E402
+from fer.train.data import list_images, load_gray  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """How our frame time grows with frame size and with the number of faces in it.
 
     python bench/scaling.py [--runs 100] [--sizes 320x240 640x480 960x540 1280x720] [--faces 0 1 2 4 8]
-                            [--face-px 160] [--out-json bench/scaling.json] [--out-html bench/scaling.html]
+                            [--face-px 160] [--out-json bench/out/scaling.json] [--out-html bench/out/scaling.html]
 
 Each cell is one frame of real FER2013 test faces ('happy' faces the detector finds alone, on
 bench/make_frame.py's grid, ``--face-px`` square, smaller when the grid cell is too small) timed
@@ -26,11 +26,11 @@ sys.path.insert(1, str(BENCH))
 
 import numpy as np  # noqa: E402
 
-from fer.compose import compose  # noqa: E402
+from fer.train.compose import compose  # noqa: E402
 from fer.config import fer2013_root  # noqa: E402
-from fer.data import list_images, load_gray  # noqa: E402
-from fer.detection import DetectorSettings, FaceDetector  # noqa: E402
-from fer.model import load_classifier  # noqa: E402
+from fer.train.data import list_images, load_gray  # noqa: E402
+from fer.faces.detection import DetectorSettings, FaceDetector  # noqa: E402
+from fer.classify.model import load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline, draw_faces  # noqa: E402
 from latency import timed  # noqa: E402  (bench/latency.py)
 
@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--face-px", type=int, default=160, help="face size, shrunk where the grid cell is smaller")
     p.add_argument("--model")
     p.add_argument("--threads", type=int, default=2, help="LiteRT threads")
-    p.add_argument("--out-json", type=Path, default=BENCH / "scaling.json")
-    p.add_argument("--out-html", type=Path, default=BENCH / "scaling.html")
+    p.add_argument("--out-json", type=Path, default=BENCH / "out" / "scaling.json")
+    p.add_argument("--out-html", type=Path, default=BENCH / "out" / "scaling.html")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
     args = p.parse_args(argv)
 
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
     result = {"cells": cells, "runs": args.runs, "model": clf.info.name, "litert_threads": args.threads,
               "detector": vars(DetectorSettings()), "cpus": os.cpu_count()}
+    args.out_json.parent.mkdir(parents=True, exist_ok=True)
+    args.out_html.parent.mkdir(parents=True, exist_ok=True)
     args.out_json.write_text(json.dumps(result, indent=1) + "\n")
     chart(cells, args.out_html, f"Frame time by size and faces (model {clf.info.name}, median of {args.runs} runs)")
     if not args.json:

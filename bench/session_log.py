@@ -3,8 +3,8 @@
     python bench/session_log.py [--frames 3000] [--runs 5]
 
 Prints medians and ranges of: add() of one frame with four faces (the video thread pays this), and
-the CSV of the whole session (the download pays this). The baseline is the old design: rows in a
-capped in-memory deque, formatted only when downloaded (``git show 2773d3b:fer/session_log.py``).
+the CSV of the whole session (the download pays this). The baseline is the simplest alternative: rows in a
+capped in-memory deque, formatted only when downloaded (``InMemoryLog`` below).
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fer.config import CLASSES  # noqa: E402
-from fer.detection import Box  # noqa: E402
+from fer.faces.detection import Box  # noqa: E402
 from fer.pipeline import Face  # noqa: E402
-from fer.session_log import LogRow, SessionLog  # noqa: E402
+from fer.stream.session_log import LogRow, SessionLog  # noqa: E402
 
 
 class InMemoryLog:
-    """The old SessionLog in short: a capped deque, CSV built on download."""
+    """The simplest session log: a capped deque, CSV built on download (it drops rows past its cap)."""
 
     def __init__(self, max_rows: int = 60_000) -> None:
         self._rows: deque[LogRow] = deque(maxlen=max_rows)
@@ -61,18 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     faces = [Face(Box(100 * i, 50, 90, 90), "happy", 0.8, {c: (0.8 if c == "happy" else 0.2 / 6) for c in CLASSES},
                   track_id=i) for i in range(1, 5)]
-    results: dict[str, list[tuple[float, float]]] = {"in-memory (old)": [], "disk-backed (new)": []}
+    results: dict[str, list[tuple[float, float]]] = {"in-memory": [], "disk-backed (SessionLog)": []}
     for _ in range(args.runs):
-        results["in-memory (old)"].append(measure(InMemoryLog, faces, args.frames))
-        results["disk-backed (new)"].append(measure(SessionLog, faces, args.frames))
+        results["in-memory"].append(measure(InMemoryLog, faces, args.frames))
+        results["disk-backed (SessionLog)"].append(measure(SessionLog, faces, args.frames))
     for name, runs in results.items():
         add = [a for a, _ in runs]
         dl = [c for _, c in runs]
         print(f"{name:18} add() per frame (4 faces): median {statistics.median(add):7.1f} us "
               f"[{min(add):.1f}-{max(add):.1f}]; CSV of {args.frames * 4:,} rows: median "
               f"{statistics.median(dl):7.1f} ms [{min(dl):.1f}-{max(dl):.1f}]")
-    old, new = (statistics.median(a for a, _ in r) for r in results.values())
-    print(f"add() new / old: {new / old:.2f}")
+    memory, disk = (statistics.median(a for a, _ in r) for r in results.values())
+    print(f"add() disk-backed / in-memory: {disk / memory:.2f}")
     return 0
 
 

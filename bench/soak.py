@@ -159,7 +159,7 @@ def soak(playwright, video: Path, sessions: int, seconds: float, report_every: f
                               "page_stall_s": worst[s.name],
                               "start_visible_s": round(s.start_visible_s, 1)} for s in opened},
         "seconds": seconds,
-        # gaps of fer.live.PAUSE_LOG_S or more between two processed frames of a stream, by the server's clock
+        # gaps of fer.stream.live.PAUSE_LOG_S or more between two processed frames of a stream, by the server's clock
         "server_pauses_s": pauses,
         "rss_mb": {"before_start": round(rss_before, 1), "start": round(mb[0], 1), "end": round(mb[-1], 1),
                    "max": round(max(mb), 1), "growth": round(mb[-1] - mb[0], 1)},

@@ -7,7 +7,7 @@ product) and shown at once (``--confirm 1``, for comparison), in one run, on:
 - the head-pose clip with a real face (a RAF-DB test crop) planted in two frames, one frame each
   (``PLANTS``): what a detector's one-frame false face looks like to the tracker; a track on it is a
   false one;
-- two real faces (RAF-DB test crops) crossing over a real room (``fer.clips.crossing_clip``), the
+- two real faces (RAF-DB test crops) crossing over a real room (``fer.train.clips.crossing_clip``), the
   back one hidden for a few frames: the case where matching by position alone swaps the ids.
 
 An id switch is a person's track id changing from one matched frame to the next; a false track is an
@@ -30,14 +30,14 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from clips import id_score, identities, load_clip, videos_dir  # noqa: E402  (bench/clips.py)
-from fer.clips import crossing_clip, real_background  # noqa: E402
-from fer.compose import paste_face  # noqa: E402
+from fer.train.clips import crossing_clip, real_background  # noqa: E402
+from fer.train.compose import paste_face  # noqa: E402
 from fer.config import data_root  # noqa: E402
-from fer.detectors import DetectorSettings, make_detector  # noqa: E402
-from fer.detectors.base import Box, iou  # noqa: E402
-from fer.live import LIVE_READ_EVERY_S, LiveSession  # noqa: E402
+from fer.faces.detectors import DetectorSettings, make_detector  # noqa: E402
+from fer.faces.detectors.base import Box, iou  # noqa: E402
+from fer.stream.live import LIVE_READ_EVERY_S, LiveSession  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
-from fer.tracking import DEFAULT_CONFIRM_HITS  # noqa: E402
+from fer.stream.tracking import DEFAULT_CONFIRM_HITS  # noqa: E402
 
 HEAD_POSE = "head-pose-face-detection-female-and-male.mp4"
 WALKING = "face-demographics-walking-and-pause.mp4"
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--width", type=int, default=640, help="the shared clips resized to this width")
     p.add_argument("--model", help="classifier (default: the shipped model)")
     args = p.parse_args(argv)
-    from fer.model import load_classifier
+    from fer.classify.model import load_classifier
     clf = load_classifier(args.model)
 
     sources = {}

@@ -52,7 +52,7 @@ def main() -> None:
                            stdout=subprocess.DEVNULL, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
         meta = json.loads(meta_file.read_text())
         per = meta["metrics"]["val"]["plain"]["per_root"]
-        from fer.data import source_name
+        from fer.train.data import source_name
         fig = {source_name(r): v for r, v in per.items()}
         ferplus = _ferplus_val(out)
         rows.append((name, fig, ferplus))

@@ -33,8 +33,8 @@ import numpy as np  # noqa: E402
 
 from batch import PeakRss, rss_mb  # noqa: E402  (bench/batch.py: one RSS reader for the benchmarks)
 from fer.config import data_root  # noqa: E402
-from fer.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
-from fer.video import DecodedFrame, VideoInfo, VideoReader  # noqa: E402
+from fer.faces.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
+from fer.offline.video import DecodedFrame, VideoInfo, VideoReader  # noqa: E402
 
 FPS = 30
 WIDTH, HEIGHT = 640, 480
@@ -104,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if not a.clip.is_file():
         print(f"error: {a.clip} not found (the shared clips of ../shared/data/videos)", file=sys.stderr)
         return 2
-    from fer.detectors import DetectorSettings, make_detector
-    from fer.model import load_classifier
+    from fer.faces.detectors import DetectorSettings, make_detector
+    from fer.classify.model import load_classifier
     from fer.pipeline import FramePipeline
-    from fer.video_run import run_videos
+    from fer.offline.video_run import run_videos
 
     load = os.getloadavg()
     rss_process = rss_mb()

@@ -30,7 +30,7 @@ sys.path.insert(0, str(BENCH.parent))
 import cv2  # noqa: E402
 
 from fer.config import REPO_ROOT, data_root  # noqa: E402
-from fer.video import VideoReader  # noqa: E402
+from fer.offline.video import VideoReader  # noqa: E402
 
 OUT = BENCH / "out"
 CLIP = "head-pose-face-detection-female-and-male.mp4"

@@ -6,7 +6,7 @@ Each replica is a `streamlit run app.py` (through deploy/launch.py) on 127.0.0.1
 ``--first-port`` and up), loading its model once; nginx (Debian's, ``apt-get install nginx``)
 listens on ``--host:--port`` and sends each browser to one replica for its whole visit
 (deploy/nginx.conf.template). The video itself does not pass through nginx: each replica's WebRTC media goes straight between it and the browser, so a real
-deployment needs STUN/TURN (``FER_ICE_SERVERS``, see the README).
+deployment needs STUN/TURN (``FER_ICE_SERVERS``, see docs/deployment.md).
 
 Prints one ``replica N pid P port Q`` line per replica and ``nginx pid P port Q``, writes the same as
 JSON to ``--state`` if given, and stops everything it started on SIGINT/SIGTERM. A replica that

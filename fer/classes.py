@@ -79,7 +79,7 @@ def fold_labels(labels: np.ndarray, view: ClassView) -> tuple[np.ndarray, np.nda
 
 
 def fold_predictions(preds, view: ClassView):
-    """A ``fer.audit.SplitPredictions`` in ``view``: images of folded-out classes leave (counted in
+    """A ``fer.train.audit.SplitPredictions`` in ``view``: images of folded-out classes leave (counted in
     ``skipped``, as classes the view doesn't know), the rest get the view's renormalised probabilities."""
     from dataclasses import replace
     if not view.folded:

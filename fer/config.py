@@ -88,6 +88,6 @@ RESTRICTED_DATA: dict[str, str] = {
 }
 
 #: ``batch --engine local``: files per Parquet part file (closed and renamed when whole, so a kill
-#: loses at most the open one). Here, not in fer.batch, so the CLI's option parser can show the
+#: loses at most the open one). Here, not in fer.offline.batch, so the CLI's option parser can show the
 #: default without importing pyarrow and the model.
 BATCH_PART_FILES = 512

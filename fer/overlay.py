@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .config import CLASS_COLORS_BGR
-from .detection import Box
+from .faces.detection import Box
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 #: Free pixels kept between any two annotations (and between an annotation and a box).

@@ -10,12 +10,12 @@ import numpy as np
 
 from .classes import SEVEN, class_view
 from .config import CROP_MARGIN
-from .detectors import FaceFinder, make_detector
-from .detectors.base import Box, largest_first
-from .detectors.changes import SceneChanges
+from .classify.model import Classifier
 from .faces.align import align_faces, eyes_from_box, eyes_from_keypoints
+from .faces.detectors import FaceFinder, make_detector
+from .faces.detectors.base import Box, largest_first
+from .faces.detectors.changes import SceneChanges
 from .faces.tight import find_eyes
-from .model import Classifier
 from .overlay import OverlayLayout, draw_overlays, face_tag
 
 
@@ -107,7 +107,7 @@ class FramePipeline:
     threads: each thread gets its own copy of the detector (OpenCV's cascade keeps the image pyramid
     of its current call inside itself, and a LiteRT interpreter runs one call at a time, so two
     threads must not share one; a lock around a shared one made three live streams queue for it),
-    while the classifier is shared. ``detector``: any ``fer.detectors`` detector (default: ``DetectorSettings().name``, BlazeFace).
+    while the classifier is shared. ``detector``: any ``fer.faces.detectors`` detector (default: ``DetectorSettings().name``, BlazeFace).
 
     ``classes``: the class view reported (``fer.classes``: "seven" or "five"); ``self.classes`` lists
     the classes of every Face's probabilities."""

@@ -1,8 +1,8 @@
 """What a model folder says about itself, in the shape the report page shows: which evaluations its
 metadata holds (split x runtime x plain/flip), the headline figures, and the per-epoch history.
 
-Training writes ``metadata.json`` (``fer.training``) and shipping adds the LiteRT figures
-(``fer.shipping``); ``history.csv`` is Keras' CSVLogger output plus ``lr`` and ``epoch_seconds``.
+Training writes ``metadata.json`` (``fer.train.training``) and shipping adds the LiteRT figures
+(``fer.train.shipping``); ``history.csv`` is Keras' CSVLogger output plus ``lr`` and ``epoch_seconds``.
 Older or partial folders lack some of these, so every reader here tolerates missing parts.
 """
 from __future__ import annotations

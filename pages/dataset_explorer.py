@@ -3,7 +3,7 @@ corrupt files, duplicates and train/test leakage), a paged thumbnail grid, and w
 model disagrees with the labels (the quickest way to find mislabeled images).
 
 Reads only inside the configured roots (FER2013 when present, plus ``FER_EXPLORER_ROOTS``); the
-logic lives in ``fer.audit``, the figures in ``ui.charts``.
+logic lives in ``fer.train.audit``, the figures in ``ui.charts``.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
+from fer.train.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
                        configured_roots, index_dataset, index_signature, predict_split, thumbnail)
 from fer.classes import class_view, fold_predictions
-from fer.model import ModelError
+from fer.classify.model import ModelError
 from ui.charts import class_counts, confusion_heatmap, counter_bars
 from ui.resources import get_classifier
 from ui.sidebar import current_settings

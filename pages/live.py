@@ -5,8 +5,8 @@ import time
 
 import streamlit as st
 
-from fer.detectors import detector_label
-from fer.model import ModelError
+from fer.faces.detectors import detector_label
+from fer.classify.model import ModelError
 from ui import rtc
 from ui.live_stream import (CAMERA_KEY, FILE_KEY, camera_streamer, discard_upload, file_streamer, live_state,
                             release_streamer, store_upload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fer.model import ModelError, resolve_model
+from fer.classify.model import ModelError, resolve_model
 from fer.report import (FEW_IMAGES, data_summary, evaluation_rows, format_duration, metric_sets, read_history,
                         relative_path, speed_sources, speed_tables, training_stages)
 from ui.charts import confusion_heatmap, per_class_recall, training_curves

@@ -1,7 +1,7 @@
 """Still images: upload photos (or take one), see every face's expression, its probabilities and
 where the model looked; download the results as JSON and the annotated image.
 
-Thin on purpose: decoding, detection and drawing live in ``fer.still``, heat maps in ``fer.explain``,
+Thin on purpose: decoding, detection and drawing live in ``fer.offline.still``, heat maps in ``fer.classify.explain``,
 figures in ``ui.charts``. TensorFlow is only imported when a Grad-CAM-family heat map is requested
 (the default, occlusion sensitivity, runs on the served LiteRT model).
 """
@@ -13,11 +13,11 @@ import streamlit_webrtc  # noqa: F401  isort: skip
 import streamlit as st
 
 from fer.config import STILL_FLIP
-from fer.detectors import DetectorSettings, detector_label
-from fer.explain import DEFAULT_METHOD, HOW_TO_READ, METHOD_NOTES, METHODS, OCCLUSION, Explanation, explain_face
+from fer.faces.detectors import DetectorSettings, detector_label
+from fer.classify.explain import DEFAULT_METHOD, HOW_TO_READ, METHOD_NOTES, METHODS, OCCLUSION, Explanation, explain_face
 from fer.imageio import ImageError
-from fer.model import ModelError
-from fer.still import StillResult, analyse_still, encode_png, error_entry, results_json
+from fer.classify.model import ModelError
+from fer.offline.still import StillResult, analyse_still, encode_png, error_entry, results_json
 from ui.charts import probability_bars
 from ui.kept_uploads import kept_file_uploader
 from ui.resources import get_classifier, get_pipeline
@@ -105,7 +105,7 @@ def main() -> None:
                           format_func=METHOD_NOTES.get, disabled=not with_heatmaps,
                           help="Occlusion sensitivity greys out each patch of the face and measures how much the "
                                "answer drops, on the model that serves: the most faithful of the three on "
-                               "FER2013 val (README, 'Heat maps'). HiResCAM and Grad-CAM read the network's "
+                               "FER2013 val (docs/models.md, 'Heat maps'). HiResCAM and Grad-CAM read the network's "
                                "gradients instead; the first one loads TensorFlow (a few seconds).")
     inputs = kept_file_uploader("Images", type=UPLOAD_TYPES, key="still_uploads",
                                 help="jpg, png, webp, bmp, tiff or gif; phone photos are turned upright "

@@ -25,7 +25,7 @@ def fer_root() -> Path:
 @pytest.fixture(scope="session")
 def classifier():
     """The shipped default model, served through LiteRT."""
-    from fer.model import load_classifier
+    from fer.classify.model import load_classifier
     return load_classifier(os.environ.get("FER_TEST_MODEL") or None)
 
 

@@ -1,4 +1,4 @@
-"""fer.audit on real data: the index matches the folders, the content scan finds what we planted
+"""fer.train.audit on real data: the index matches the folders, the content scan finds what we planted
 (corrupt files, duplicates, train/test leakage, label conflicts), listing stays fast at 30k+ files,
 and nothing outside the configured roots is ever read."""
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fer import audit
-from fer.audit import PathRefused, confine, configured_roots, index_dataset
-from fer.data import load_gray
+from fer.train import audit
+from fer.train.audit import PathRefused, confine, configured_roots, index_dataset
+from fer.train.data import load_gray
 
 
 def _folder_counts(root: Path) -> dict[str, dict[str, int]]:

@@ -7,8 +7,8 @@ import threading
 import time
 
 from fer.config import REPO_ROOT
-from fer.detectors import DetectorSettings, make_detector
-from fer.live import LIVE_READ_EVERY_S, LiveSession
+from fer.faces.detectors import DetectorSettings, make_detector
+from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from fer.batch.output import part_files, read_results
+from fer.offline.batch.output import part_files, read_results
 from fer.config import CLASSES
-from fer.tracking import DEFAULT_CONFIRM_HITS
+from fer.stream.tracking import DEFAULT_CONFIRM_HITS
 
 from fer_samples import stratified_sample
 from video_clips import one_face_clip
@@ -72,7 +72,7 @@ def test_local_batch_holds_predicts_faces_and_the_video_paths_rows(inputs, local
         for x, f in zip(mine, pred[path]):
             assert all(abs(x[c] - v) < 1e-6 for c, v in f["probabilities"].items())
     video = [x for x in rows if x["path"] == str(inputs / "clip.mp4")]
-    # A row per frame: the face's from the frame that confirms its track (fer.tracking), an empty
+    # A row per frame: the face's from the frame that confirms its track (fer.stream.tracking), an empty
     # one (face_id None) before.
     assert [x["frame"] for x in video] == list(range(60))
     assert [x["face_id"] for x in video] == [None] * (DEFAULT_CONFIRM_HITS - 1) + [1] * (61 - DEFAULT_CONFIRM_HITS)
@@ -149,7 +149,7 @@ def test_local_batch_with_blazeface_gives_predicts_and_videos_results(inputs, tw
     with open(csv_out, newline="") as fh:
         want = list(csv.DictReader(fh))
     got = [x for x in rows if x["path"] == clip and x["face_id"] is not None]
-    # Two faces in each of 56 frames from the frame that confirms their tracks (fer.tracking).
+    # Two faces in each of 56 frames from the frame that confirms their tracks (fer.stream.tracking).
     assert len(got) == len(want) == 2 * (57 - DEFAULT_CONFIRM_HITS)
     want.sort(key=lambda x: (int(x["frame"]), int(x["face_id"])))
     for g, w in zip(got, want):
@@ -213,7 +213,7 @@ def start_and_signal_after_first_part(src: Path, out: Path, sig: int) -> subproc
 def parts_by_path(out: Path) -> dict[str, list[str]]:
     """Each input path -> the whole part files holding its rows (checks each part reads whole)."""
     import pyarrow.parquet as pq
-    from fer.batch.rows import result_schema
+    from fer.offline.batch.rows import result_schema
     holders: dict[str, list[str]] = {}
     for part in part_files(out):
         t = pq.read_table(part)  # raises on a torn or footerless file
@@ -293,7 +293,7 @@ def test_file_uris_are_listed_and_read_through_pyarrow_and_give_the_paths_result
 
 
 def test_a_uri_has_one_spelling_so_duplicates_and_reruns_match(tmp_path):
-    from fer.batch.sources import canonical, expand_uri, read_uri
+    from fer.offline.batch.sources import canonical, expand_uri, read_uri
     assert canonical("FILE:///data/a b/c%20d.jpg") == "file:///data/a%20b/c%20d.jpg"
     assert canonical("s3://bucket/pre fix/x.jpg?region=eu-west-1") == "s3://bucket/pre%20fix/x.jpg?region=eu-west-1"
     (tmp_path / "a b").mkdir()
@@ -306,7 +306,7 @@ def test_a_uri_has_one_spelling_so_duplicates_and_reruns_match(tmp_path):
 def test_a_read_error_reaches_the_row_when_the_batch_is_arrow_as_ray_hands_it(tmp_path):
     # Ray's map_batches(batch_format="pyarrow") passes a pa.Table, on which `"col" in table` is False.
     import pyarrow as pa
-    from fer.batch.analyser import FileAnalyser, read_batch
+    from fer.offline.batch.analyser import FileAnalyser, read_batch
     missing = (tmp_path / "gone.jpg").as_uri()
     (row,) = FileAnalyser()(pa.table(read_batch([missing]))).to_pylist()
     assert row["error"] == f"{missing}: no such file" and row["face_id"] is None
@@ -319,7 +319,7 @@ def test_glob_patterns_in_uris_match_like_local_globs(inputs):
     """``*`` within a folder, ``**`` at any depth, ``[...]``, a pattern matching nothing passed on."""
     import glob
     from urllib.parse import unquote
-    from fer.batch.sources import expand_uri
+    from fer.offline.batch.sources import expand_uri
     as_path = lambda uri: unquote(uri.removeprefix("file://"))  # noqa: E731
     base = inputs.as_uri()
     for pattern in ("photos/*.jpg", "photos/**/*.jpg", "**/*.mp4", "photos/[m]*/*.jpg", "*"):
@@ -351,8 +351,8 @@ def in_loopback_namespace(cmd: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def ray_frames(tmp_path_factory, fer_root) -> Path:
     import cv2
-    from fer.compose import compose
-    from fer.data import load_gray
+    from fer.train.compose import compose
+    from fer.train.data import load_gray
     root = tmp_path_factory.mktemp("frames")
     for i, (p, _) in enumerate(stratified_sample(fer_root / "test", RAY_FRAMES // 7 + 1, seed=17)[:RAY_FRAMES]):
         frame, _ = compose([load_gray(p, 48)], 640, 480, face_px=160, seed=i)

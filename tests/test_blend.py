@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from fer.blend import BlendError, blend_weights
+from fer.train.blend import BlendError, blend_weights
 from fer.config import MODELS_DIR
-from fer.data import load_image_set
+from fer.train.data import load_image_set
 
 from fer_samples import stratified_sample
 

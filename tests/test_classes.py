@@ -12,7 +12,7 @@ import pytest
 
 from fer.classes import FIVE, FOLDED_OUT, SEVEN, class_view, fold_labels
 from fer.config import CLASSES
-from fer.data import load_gray
+from fer.train.data import load_gray
 from fer.pipeline import FramePipeline
 
 from fer_samples import stratified_sample
@@ -106,7 +106,7 @@ def test_evaluate_with_five_classes_scores_the_five_and_counts_what_it_left_out(
 
 
 def test_the_explorers_predictions_fold_into_the_five_class_view(tmp_path, val_sample, classifier):
-    from fer.audit import index_dataset, predict_split
+    from fer.train.audit import index_dataset, predict_split
     from fer.classes import fold_predictions
     for path, c in val_sample:
         (tmp_path / "val" / c).mkdir(parents=True, exist_ok=True)

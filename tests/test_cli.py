@@ -5,13 +5,15 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from fer.compose import compose
+from fer.train.compose import compose
 from fer.config import CLASSES
-from fer.data import load_gray
+from fer.train.data import load_gray
 
 from fer_samples import stratified_sample
 
@@ -71,7 +73,7 @@ def test_evaluate_matches_aliased_folders_and_reports_unknown_classes(tmp_path, 
 
 def test_evaluate_on_the_full_test_split_matches_the_metadata(fer_root):
     """Flip averaging is the default (as in predict and on the still-image page); --no-flip is one pass."""
-    from fer.model import resolve_model
+    from fer.classify.model import resolve_model
     meta = resolve_model(None).metadata
     # What `evaluate --record` kept for FER2013 test (a multi-source model's litert_test pools every source).
     recorded = {k.rsplit("|", 1)[1].strip(): v["accuracy"] for k, v in meta["evaluations"].items()
@@ -88,3 +90,16 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
     out = run_cli("predict", str(tmp_path / "x.jpg"), "--model", "no_such_model")
     assert out.returncode == 2
     assert "no model at" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_installed_fer_command_is_python_minus_m_fer(tmp_path):
+    """``pip install -e .`` (pyproject.toml's console script) puts a ``fer`` command beside Python that
+    runs the same command line, from any directory."""
+    command = Path(sys.executable).parent / "fer"
+    if not command.is_file():
+        pytest.skip(f"no {command}: the package is not installed (`pip install -e .`)")
+    installed = subprocess.run([str(command), "predict", "--help"], capture_output=True, text=True, timeout=300,
+                               cwd=tmp_path)
+    module = run_cli("predict", "--help")
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout == module.stdout

@@ -9,7 +9,7 @@ import sys
 import cv2
 import numpy as np
 
-from fer.__main__ import build_parser
+from fer.cli.main import build_parser
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -16,10 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-import fer.model
-from fer.data import load_gray
-from fer.detection import FaceDetector
-from fer.model import MAX_BATCH, Classifier, load_classifier, resolve_model
+import fer.classify.model
+from fer.train.data import load_gray
+from fer.faces.detection import FaceDetector
+from fer.classify.model import MAX_BATCH, Classifier, load_classifier, resolve_model
 from fer.pipeline import FramePipeline
 
 from fer_samples import stratified_sample
@@ -62,7 +62,7 @@ def _run_together(fn, n: int) -> list:
 def test_the_model_is_loaded_once_even_when_threads_race_for_it(monkeypatch):
     """A cold cache, 8 threads asking at the same instant (the constructor made slow to widen the race
     window): one Classifier is built and every thread gets it."""
-    monkeypatch.setattr(fer.model, "_cache", {})
+    monkeypatch.setattr(fer.classify.model, "_cache", {})
     built = []
     real_init = Classifier.__init__
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 
 from fer import cv_threads
-from fer.detectors import DetectorSettings, make_detector
+from fer.faces.detectors import DetectorSettings, make_detector
 
 HAAR = DetectorSettings(name="haar")  # the detector whose scans run on OpenCV's threads
 

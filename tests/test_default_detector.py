@@ -12,9 +12,9 @@ import cv2
 import pytest
 
 from fer.config import REPO_ROOT, data_root
-from fer.detectors import DetectorSettings, make_detector
-from fer.detectors.base import Box, iou
-from fer.detectors.two_range import TwoRangeBlazeFace
+from fer.faces.detectors import DetectorSettings, make_detector
+from fer.faces.detectors.base import Box, iou
+from fer.faces.detectors.two_range import TwoRangeBlazeFace
 from fer.pipeline import FramePipeline
 
 from fer_samples import stratified_sample
@@ -30,9 +30,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_every_entry_point_builds_blazeface_unless_told_otherwise(classifier):
-    from fer.__main__ import build_parser
-    from fer.batch.analyser import FileAnalyser
-    from fer.commands import detector_settings
+    from fer.cli.main import build_parser
+    from fer.offline.batch.analyser import FileAnalyser
+    from fer.cli.commands import detector_settings
     from ui.sidebar import current_settings
     parser = build_parser()
     for command in (["predict", "x.jpg"], ["video", "x.mp4", "--csv", "o.csv"], ["batch", "d", "--out", "o"]):
@@ -62,7 +62,7 @@ def test_predict_and_batch_find_both_people_of_a_real_frame_by_default(tmp_path)
     out = tmp_path / "out"
     r = run_cli("batch", str(photos), "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr[-2000:]
-    from fer.batch.output import read_results
+    from fer.offline.batch.output import read_results
     rows = read_results(out).to_pylist()
     assert sorted(Box(*(r_[k] for k in "xywh")) for r_ in rows) == sorted(boxes)
 

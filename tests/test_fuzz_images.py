@@ -1,4 +1,4 @@
-"""Fuzzing the image boundary: every file the upload page (``fer.still.analyse_still``) or the CLI
+"""Fuzzing the image boundary: every file the upload page (``fer.offline.still.analyse_still``) or the CLI
 (``python -m fer predict``, via ``fer.imageio.read_image``) is given goes through
 ``fer.imageio.decode_image``. The contract: an input either decodes to a BGR uint8 (H, W, 3) array of
 sane size or raises ``fer.imageio.ImageError`` with a one-line message naming the file and the reason.
@@ -558,8 +558,8 @@ def _tiff_ifd(entries: list[tuple[int, int, int, bytes]], magic: bytes = b"II*\x
 
 
 def test_exif_that_pillow_cannot_read_or_rewrite_leaves_the_picture_usable(seeds):
-    """Regressions found by this fuzzer (both used to escape as non-ImageError exceptions through
-    ImageOps.exif_transpose): a float in the text tag Make next to orientation 6 (AttributeError when
+    """Two inputs this fuzzer found that make ImageOps.exif_transpose raise something other than
+    an ImageError: a float in the text tag Make next to orientation 6 (AttributeError when
     Pillow re-wrote the EXIF) and a BigTIFF-style EXIF header (struct.error). The pixels are fine, so
     the picture decodes: turned when the orientation could be read, as it is otherwise."""
     _, grays = seeds
@@ -762,9 +762,9 @@ def _sample_cases(seeds, n: int, seed: int) -> list[Case]:
 
 def test_the_upload_page_analysis_never_crashes_on_fuzzed_files(seeds, classifier, png_bomb):
     """``analyse_still`` is what the still-image page runs on every upload (it shows ImageError as a message)."""
-    from fer.detection import FaceDetector
+    from fer.faces.detection import FaceDetector
     from fer.pipeline import FramePipeline
-    from fer.still import MAX_ANALYSIS_SIDE, analyse_still
+    from fer.offline.still import MAX_ANALYSIS_SIDE, analyse_still
     pipe = FramePipeline(classifier, FaceDetector())
     cases = _sample_cases(seeds, 250, SEED + 1) + [Case("bomb", -1, png_bomb)]
     done = Counter()

@@ -13,10 +13,10 @@ PROBE = """
 import json, runpy, sys
 launch = runpy.run_path("deploy/launch.py")
 launch["preload"]()
-import fer.model
+import fer.classify.model
 print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules,
                   "aiortc": "aiortc" in sys.modules, "streamlit_webrtc": "streamlit_webrtc" in sys.modules,
-                  "cached": [k[0] for k in fer.model._cache]}))
+                  "cached": [k[0] for k in fer.classify.model._cache]}))
 """
 
 

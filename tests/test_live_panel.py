@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from fer.compose import compose
-from fer.data import load_gray
-from fer.detectors import make_detector
-from fer.live import LiveSession
+from fer.train.compose import compose
+from fer.train.data import load_gray
+from fer.faces.detectors import make_detector
+from fer.stream.live import LiveSession
 from fer.pipeline import FramePipeline
 from fer_samples import stratified_sample
 from ui.live_panel import timeline_figure
@@ -85,9 +85,9 @@ def test_the_per_face_table_is_sized_to_fit_the_panel_with_up_to_six_faces():
 def test_the_session_summary_table_and_whole_timeline_are_valid():
     from datetime import datetime
 
-    from fer.detection import Box
+    from fer.faces.detection import Box
     from fer.pipeline import Face
-    from fer.session_log import SessionLog
+    from fer.stream.session_log import SessionLog
     from ui.live_panel import session_timeline_figure, summary_table
     from fer.config import CLASSES
     log = SessionLog(started_at=datetime(2026, 12, 1, 9, 30))

@@ -25,9 +25,9 @@ def test_live_path_serves_frames_without_importing_tensorflow(classifier):
 import sys, numpy as np
 import streamlit_webrtc
 from ui import rtc, live_stream, live_panel
-from fer.detection import FaceDetector
-from fer.live import LiveSession
-from fer.model import load_classifier
+from fer.faces.detection import FaceDetector
+from fer.stream.live import LiveSession
+from fer.classify.model import load_classifier
 from fer.pipeline import FramePipeline
 session = LiveSession()
 session.process(np.full((480, 640, 3), 90, np.uint8), FramePipeline(load_classifier(), FaceDetector()))
@@ -135,7 +135,7 @@ def test_a_video_cut_short_is_refused_in_words(tmp_path):
 def test_frame_callback_analyses_only_the_newest_frame_and_counts_the_stale_ones(classifier):
     import av
 
-    from fer.detection import FaceDetector
+    from fer.faces.detection import FaceDetector
     from fer.pipeline import FramePipeline
     from ui.live_stream import LiveState, make_frame_callback
     state = LiveState(pipeline=FramePipeline(classifier, FaceDetector()))

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from fer.config import data_root
-from fer.data import load_image_set
-from fer.ferplus import load_votes, majority_labels
-from fer.model import load_classifier
+from fer.train.data import load_image_set
+from fer.train.ferplus import load_votes, majority_labels
+from fer.classify.model import load_classifier
 
-#: Floors a few points under the figures measured when each model shipped (README, "The models").
+#: Floors a few points under the figures measured when each model shipped (docs/models.md).
 FLOORS = {
     "default": {"FER2013 test": 0.68, "FER+ test": 0.68, "RAF-DB test": 0.62},
     "multisource": {"FER2013 test": 0.62, "FER+ test": 0.71, "RAF-DB test": 0.77},

@@ -26,14 +26,14 @@ from pathlib import Path
 import pytest
 
 from fer.config import REPO_ROOT
-from fer.model import Classifier, ModelError, list_models, load_classifier, resolve_model
+from fer.classify.model import Classifier, ModelError, list_models, load_classifier, resolve_model
 
 #: The product's code: everything that serves, trains or shows a model.
 PRODUCT_SOURCES = sorted([*(REPO_ROOT / "fer").rglob("*.py"), *(REPO_ROOT / "ui").rglob("*.py"),
                           *(REPO_ROOT / "pages").rglob("*.py"), REPO_ROOT / "app.py"])
 
 # A child process that imports TensorFlow gets aiortc first (their native libraries clash the other
-# way round; see fer/explain.py). TensorFlow is never imported into the pytest process itself.
+# way round; see fer/classify/explain.py). TensorFlow is never imported into the pytest process itself.
 _PRELUDE = textwrap.dedent("""
     import sys
     try:
@@ -142,13 +142,13 @@ def test_the_malicious_files_do_run_their_code_when_loaded_unsafely(evil):
 @pytest.mark.parametrize("which", ["lambda", "module"])
 def test_classifier_keras_model_refuses_code_in_model_keras(evil, shipped, tmp_path, which):
     """``resolve_model`` -> ``Classifier`` -> ``keras_model()`` (the explanations' path) and
-    ``python -m fer export`` (``fer.shipping.ship``) on a folder whose model.keras carries code."""
+    ``python -m fer export`` (``fer.train.shipping.ship``) on a folder whose model.keras carries code."""
     folder = _model_folder(tmp_path / "m", shipped, evil[which])
     marker = evil[f"{which}_marker"]
     out = _run("""
         import sys
-        from fer.model import Classifier, resolve_model
-        from fer.shipping import ship
+        from fer.classify.model import Classifier, resolve_model
+        from fer.train.shipping import ship
         sys.path.insert(0, sys.argv[2])  # the evil module is importable: only Keras's refusal stops it
         info = resolve_model(sys.argv[1])
         clf = Classifier(info)
@@ -179,7 +179,7 @@ def test_training_init_from_refuses_code_in_the_model_file(evil, fer_root, tmp_p
         for f in sorted((fer_root / "test" / c).iterdir())[:3]:
             shutil.copy(f, data / c / f.name)
     env = dict(os.environ, PYTHONPATH=f"{REPO_ROOT}{os.pathsep}{evil['module_path']}")
-    out = subprocess.run([sys.executable, "-c", _PRELUDE + "from fer.__main__ import main; sys.exit(main())",
+    out = subprocess.run([sys.executable, "-c", _PRELUDE + "from fer.cli.main import main; sys.exit(main())",
                           "train", "--data", str(data), "--val", str(data), "--out", str(tmp_path / "out"),
                           "--epochs", "1", "--init-from", str(evil[which])],
                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -300,7 +300,7 @@ def test_a_garbage_tflite_gives_a_clear_model_error_not_a_crash(tmp_path, shippe
     out = _run("""
         import json, sys
         import numpy as np
-        from fer.model import Classifier, ModelError, resolve_model
+        from fer.classify.model import Classifier, ModelError, resolve_model
         folders = json.loads(sys.argv[1])
         for label, folder in folders.items():
             try:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from fer.config import CLASSES, data_root
-from fer.data import concat, hold_out, load_image_set, reframe, source_name
-from fer.ferplus import VotesError, load_votes, majority_labels, soft_targets
-from fer.training import TrainConfig, build_targets, source_class_weights
+from fer.train.data import concat, hold_out, load_image_set, reframe, source_name
+from fer.train.ferplus import VotesError, load_votes, majority_labels, soft_targets
+from fer.train.training import TrainConfig, build_targets, source_class_weights
 
 from fer_samples import stratified_sample
 
@@ -98,7 +98,7 @@ def test_votes_are_aligned_with_the_files_they_describe(fer_root, votes):
     kept = maj >= 0
     assert kept.sum() > 0.85 * len(paths) and sum(left_out.values()) == (~kept).sum()
     agree = float((maj[kept] == labels[kept]).mean())
-    # The README: the FER+ majority agrees with the folder label on about 63 % of images; votes
+    # ../shared/data/fer2013/README.md: the FER+ majority agrees with the folder label on about 63 % of images; votes
     # read for the wrong files would agree about as often as chance (~1/7).
     assert 0.45 < agree < 0.85, agree
     happy = labels == CLASSES.index("happy")
@@ -222,8 +222,8 @@ def test_teachers_replace_part_of_each_taught_sources_targets_with_their_probabi
     """``--teacher rafdb=multisource``: RAF-DB rows become (1 - beta) x label + beta x the teacher's
     probabilities on the very images; untaught sources keep their labels; wrong names fail."""
     import keras
-    from fer.distill import distill_targets
-    from fer.model import resolve_model
+    from fer.train.distill import distill_targets
+    from fer.classify.model import resolve_model
     s = load_image_set(list(three_sources.values()), 48)
     y = build_targets(s, TrainConfig(data=[], val=[], out="")).y
     got, notes = distill_targets(y, s, {"rafdb": "multisource"}, 0.25)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer.compose import background, paste_face
-from fer.data import load_gray
-from fer.detection import Box, DetectorSettings, FaceDetector
+from fer.train.compose import background, paste_face
+from fer.train.data import load_gray
+from fer.faces.detection import Box, DetectorSettings, FaceDetector
 from fer.overlay import Rect, layout_overlays
 from fer.pipeline import FramePipeline, draw_faces_layout
-from fer.still import analyse_still, encode_png
+from fer.offline.still import analyse_still, encode_png
 
 from fer_samples import stratified_sample
 
@@ -94,7 +94,7 @@ def test_four_faces_in_a_tight_grid_fall_back_to_tags_without_covering_anything(
 
 
 def test_a_face_filling_a_portrait_photo_keeps_its_bars_off_the_face(pipeline, val_faces, classifier):
-    """The issue's case: a 384x570 photo where the old bars covered half the face."""
+    """A 384x570 portrait photo whose face fills most of it: the bar chart finds a place off the face."""
     import cv2
     frame, _ = _frame_with(val_faces, 384, 570, [Box(40, 120, 300, 300)], pipeline, seed=4)
     ok, buf = cv2.imencode(".png", frame)

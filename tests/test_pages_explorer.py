@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fer import audit
+from fer.train import audit
 from fer.config import REPO_ROOT
 
 PAGE = str(REPO_ROOT / "pages" / "dataset_explorer.py")

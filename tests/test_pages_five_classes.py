@@ -8,7 +8,7 @@ import sys
 import cv2
 import pytest
 
-if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/explain.py)
+if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/classify/explain.py)
     try:
         import aiortc  # noqa: F401
     except ImportError:
@@ -17,7 +17,7 @@ if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFl
 from streamlit.testing.v1 import AppTest
 
 from fer.config import REPO_ROOT
-from fer.detection import DetectorSettings
+from fer.faces.detection import DetectorSettings
 from ui.sidebar import AppSettings
 
 FIVE = ["angry", "happy", "neutral", "sad", "surprise"]

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fer.config import REPO_ROOT
-from fer.detection import DetectorSettings
+from fer.faces.detection import DetectorSettings
 from fer.report import format_duration, metric_sets, read_history, relative_command, speed_rows, training_stages
 from ui.sidebar import AppSettings
 
@@ -128,7 +128,8 @@ def test_history_rows_parse_and_bad_values_are_dropped(tmp_path):
 
 
 def test_every_training_stage_is_shown_with_paths_relative_to_the_repository(classifier):
-    """The report used to show only the last fine-tune, with an absolute path from the training machine."""
+    """Every stage of a model built in several fine-tunes is listed, its paths relative to the repository
+    (not absolute paths from the training machine)."""
     meta = classifier.info.metadata
     stages = training_stages(meta)
     assert len(stages) == len(meta.get("stages") or [None])

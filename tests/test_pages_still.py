@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/explain.py)
+if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFlow segfaults (fer/classify/explain.py)
     try:
         import aiortc  # noqa: F401
     except ImportError:
@@ -25,11 +25,11 @@ if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFl
 from streamlit.testing.v1 import AppTest
 
 from fer.config import MAX_IMAGE_PIXELS, REPO_ROOT, STILL_FLIP
-from fer.clips import real_background
-from fer.detectors import DETECTORS, DetectorSettings, make_detector
-from fer.explain import METHOD_NOTES
+from fer.train.clips import real_background
+from fer.faces.detectors import DETECTORS, DetectorSettings, make_detector
+from fer.classify.explain import METHOD_NOTES
 from fer.pipeline import FramePipeline
-from fer.still import MAX_ANALYSIS_SIDE, analyse_still
+from fer.offline.still import MAX_ANALYSIS_SIDE, analyse_still
 from ui.sidebar import AppSettings
 
 PAGE = str(REPO_ROOT / "pages" / "still_image.py")

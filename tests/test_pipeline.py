@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fer.compose import compose, iou
+from fer.train.compose import compose, iou
 from fer.config import CLASSES
-from fer.data import load_gray
-from fer.detection import DetectorSettings, FaceDetector
+from fer.train.data import load_gray
+from fer.faces.detection import DetectorSettings, FaceDetector
 from fer.pipeline import FramePipeline, crop_faces, draw_faces, to_gray
 
 from fer_samples import stratified_sample
@@ -88,7 +88,7 @@ def test_drawing_marks_the_face_in_its_expression_colour(pipeline, clear_faces):
 
 def test_crops_are_taken_from_the_box_with_a_margin_and_padded_at_edges():
     gray = np.arange(100 * 100, dtype=np.uint32).reshape(100, 100).astype(np.uint8)
-    from fer.detection import Box
+    from fer.faces.detection import Box
     crops = crop_faces(gray, [Box(0, 0, 40, 40), Box(50, 50, 50, 50)], 48)
     assert crops.shape == (2, 48, 48) and crops.dtype == np.uint8
 
@@ -125,8 +125,8 @@ def test_faces_are_found_on_both_sides_of_each_scanned_copy_s_size_range(clear_f
 
 def _moving_face_frames(crop: np.ndarray, n: int, seed: int = 0):
     """A face drifting right and down and growing a little, frame by frame, as in a webcam video."""
-    from fer.compose import background, paste_face
-    from fer.detection import Box
+    from fer.train.compose import background, paste_face
+    from fer.faces.detection import Box
     bg = background(640, 480, seed=seed)
     for i in range(n):
         truth = Box(120 + 5 * i, 100 + 3 * i, 140 + 2 * i, 140 + 2 * i)
@@ -153,8 +153,8 @@ def test_searching_near_the_last_box_follows_a_moving_face(clear_faces):
 
 def test_near_search_holds_or_drops_a_face_that_is_not_refound():
     """Where no face is, the search finds nothing; ``hold`` keeps the old box for the next full scan to judge."""
-    from fer.compose import background
-    from fer.detection import Box
+    from fer.train.compose import background
+    from fer.faces.detection import Box
     det = FaceDetector(DetectorSettings())
     gray = to_gray(background(640, 480, seed=3))
     old = Box(200, 150, 150, 150)

@@ -9,8 +9,8 @@ import sys
 
 import cv2
 
-from fer.compose import compose
-from fer.data import load_gray
+from fer.train.compose import compose
+from fer.train.data import load_gray
 
 from fer_samples import stratified_sample
 

@@ -23,8 +23,8 @@ What must hold, and why it catches a broken resume:
   draws from one stateful generator, so batches get their random numbers in a thread-dependent
   order) and of the killed epoch, which the resumed process re-runs from the checkpoint of the
   epoch before, as A ran it. A resume that replays epoch 0's random stream (same shuffle order,
-  augmentations and dropout masks, as ``fer.training`` did before it seeded a resumed process by
-  its start epoch) fits batches it has already seen: its train accuracy jumps by ~0.2 (0.75 ->
+  augmentations and dropout masks, which ``fer.train.training`` avoids by seeding a resumed process
+  by its start epoch) fits batches it has already seen: its train accuracy jumps by ~0.2 (0.75 ->
   0.95). The later epochs' train figures are not compared: after the resume A and B draw
   different streams and drift apart as two seeds do;
 - the resumed epoch's training loss continues A's curve rather than restarting it (lost weights);

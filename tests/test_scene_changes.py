@@ -1,4 +1,4 @@
-"""Rescans that look only where the picture changed (fer/detectors/changes.py), on the shared real
+"""Rescans that look only where the picture changed (fer/faces/detectors/changes.py), on the shared real
 clip: a face appearing in a still scene is found by a scan of its region alone; a scene that did
 not change is not scanned again, yet a face a view found and nobody follows is looked at again;
 every FULL_EVERY-th rescan of a view is whole; the live page's way on the clip finds as many faces."""
@@ -10,12 +10,12 @@ import cv2
 import numpy as np
 
 from fer.config import REPO_ROOT
-from fer.detectors import changes as changes_module
-from fer.detectors import DetectorSettings, make_detector
-from fer.detectors.base import Box, iou
-from fer.detectors.changes import SceneChanges
-from fer.detectors.haar import UPRIGHT, FaceDetector
-from fer.live import LiveSession
+from fer.faces.detectors import changes as changes_module
+from fer.faces.detectors import DetectorSettings, make_detector
+from fer.faces.detectors.base import Box, iou
+from fer.faces.detectors.changes import SceneChanges
+from fer.faces.detectors.haar import UPRIGHT, FaceDetector
+from fer.stream.live import LiveSession
 from fer.pipeline import FramePipeline, to_gray
 
 sys.path.insert(0, str(REPO_ROOT / "bench"))

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fer.config import CLASSES
-from fer.detection import Box
+from fer.faces.detection import Box
 from fer.pipeline import Face
-from fer.session_log import SessionLog
+from fer.stream.session_log import SessionLog
 
 FPS = 30
 
@@ -24,7 +24,7 @@ def _face(track_id: int, label: str, p: float = 0.8) -> Face:
 
 
 def test_an_hour_with_four_faces_downloads_in_full():
-    """Yesterday's log kept only the last 60,000 rows (15 minutes of two faces) and said nothing."""
+    """An hour of four faces is ~430,000 rows: every one of them is in the download, none dropped."""
     log = SessionLog()
     faces = [_face(i, label) for i, label in enumerate(("happy", "sad", "neutral", "surprise"), start=1)]
     frames = 3600 * FPS
@@ -93,11 +93,11 @@ def test_a_write_failure_is_reported_not_swallowed():
 
 
 def test_a_new_stream_keeps_the_previous_session_downloadable(classifier, fer_root):
-    """Yesterday the next START wiped the last session's log."""
-    from fer.compose import compose
-    from fer.data import load_gray
-    from fer.detection import FaceDetector
-    from fer.live import LiveSession
+    """A second START in the same visit keeps the first session's log downloadable."""
+    from fer.train.compose import compose
+    from fer.train.data import load_gray
+    from fer.faces.detection import FaceDetector
+    from fer.stream.live import LiveSession
     from fer.pipeline import FramePipeline
     from fer_samples import stratified_sample
     pipeline = FramePipeline(classifier, FaceDetector())

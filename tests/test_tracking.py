@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from fer.config import CLASSES
-from fer.detection import Box
+from fer.faces.detection import Box
 from fer.pipeline import Face
-from fer.session_log import SessionLog
-from fer.tracking import DEFAULT_CONFIRM_HITS, FaceTracker, centre_shift, ema_weight, iou
+from fer.stream.session_log import SessionLog
+from fer.stream.tracking import DEFAULT_CONFIRM_HITS, FaceTracker, centre_shift, ema_weight, iou
 
 FPS = 30.0
 
@@ -180,8 +180,8 @@ def test_session_log_memory_is_bounded_and_since_returns_the_tail():
 
 def test_live_session_processes_a_real_frame_and_reports_figures(classifier):
     """The real pipeline on a synthetic frame: a face-free frame still counts as processed."""
-    from fer.detection import FaceDetector
-    from fer.live import LiveSession
+    from fer.faces.detection import FaceDetector
+    from fer.stream.live import LiveSession
     from fer.pipeline import FramePipeline
     session = LiveSession()
     pipeline = FramePipeline(classifier, FaceDetector())
@@ -200,10 +200,10 @@ def test_live_session_processes_a_real_frame_and_reports_figures(classifier):
 def test_live_session_scans_the_whole_frame_only_periodically_and_finds_new_faces(classifier, fer_root):
     """Between full scans the session searches only near the faces it follows (cheap), yet a face
     entering the view is picked up by the next periodic full scan."""
-    from fer.compose import compose
-    from fer.data import load_gray
-    from fer.detection import FaceDetector
-    from fer.live import LiveSession
+    from fer.train.compose import compose
+    from fer.train.data import load_gray
+    from fer.faces.detection import FaceDetector
+    from fer.stream.live import LiveSession
     from fer.pipeline import FramePipeline
     from fer_samples import stratified_sample
     crops = [load_gray(p, 48) for p, c in stratified_sample(fer_root / "test", per_class=8, seed=5) if c == "happy"]
@@ -236,15 +236,15 @@ def test_live_session_scans_the_whole_frame_only_periodically_and_finds_new_face
 def test_live_session_logs_a_pause_between_processed_frames(classifier, caplog, monkeypatch):
     """A stream that goes PAUSE_LOG_S without a processed frame says so in the server's log (the
     concurrency test reads these lines to find stalls by the server's clock)."""
-    import fer.live
-    from fer.detection import FaceDetector
-    from fer.live import LiveSession
+    import fer.stream.live
+    from fer.faces.detection import FaceDetector
+    from fer.stream.live import LiveSession
     from fer.pipeline import FramePipeline
-    monkeypatch.setattr(fer.live, "PAUSE_LOG_S", 0.2)
+    monkeypatch.setattr(fer.stream.live, "PAUSE_LOG_S", 0.2)
     session = LiveSession()
     pipeline = FramePipeline(classifier, FaceDetector())
     frame = np.full((240, 320, 3), 96, np.uint8)
-    with caplog.at_level("WARNING", logger="fer.live"):
+    with caplog.at_level("WARNING", logger="fer.stream.live"):
         session.process(frame.copy(), pipeline)
         session.process(frame.copy(), pipeline)
         assert not caplog.records
@@ -254,7 +254,7 @@ def test_live_session_logs_a_pause_between_processed_frames(classifier, caplog, 
     caplog.clear()
     session.end_stream()
     time.sleep(0.3)
-    with caplog.at_level("WARNING", logger="fer.live"):
+    with caplog.at_level("WARNING", logger="fer.stream.live"):
         session.process(frame.copy(), pipeline)  # a new stream: its first frame is no pause
     assert not caplog.records
 
@@ -280,7 +280,7 @@ def test_a_followed_face_is_read_again_only_after_the_reading_interval():
 def test_reading_every_second_frame_still_follows_a_real_change_within_a_fifth_of_a_second():
     """The live page reads a followed face every second frame at 30 fps: the label a user sees
     still flips within 0.2 s of a real change of expression."""
-    from fer.live import LIVE_READ_EVERY_S
+    from fer.stream.live import LIVE_READ_EVERY_S
     tr = FaceTracker(list(CLASSES), confirm_hits=1)  # every face shown from its first frame
 
     def step(i: int, label: str) -> Face:
@@ -300,8 +300,8 @@ def test_reading_every_second_frame_still_follows_a_real_change_within_a_fifth_o
 def test_the_live_page_session_classifies_each_followed_face_about_every_second_frame(walking, classifier):
     """On a real clip paced at 30 fps, a session with the live page's reading interval labels every
     face it boxes in every frame, with about half the classifier's work of reading every frame."""
-    from fer.detectors import make_detector
-    from fer.live import LIVE_READ_EVERY_S, LiveSession
+    from fer.faces.detectors import make_detector
+    from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
     from fer.pipeline import FramePipeline
 
     def run(every_s: float) -> tuple[int, int, list[int]]:
@@ -338,8 +338,8 @@ def test_a_real_face_planted_in_single_frames_never_gets_an_id(classifier):
     """The head-pose clip on the video path with a real face pasted into two frames, one frame each
     (what a detector's one-frame false face is to the tracker): the detector finds the planted face
     there, yet the only ids are the clip's two people; shown at once, a planted face gets an id."""
-    from fer.detectors import make_detector
-    from fer.detectors.base import iou
+    from fer.faces.detectors import make_detector
+    from fer.faces.detectors.base import iou
     from fer.pipeline import FramePipeline
     tb = _tracking_bench()
     from clips import id_score
@@ -359,7 +359,7 @@ def test_a_real_face_planted_in_single_frames_never_gets_an_id(classifier):
 def test_two_real_faces_crossing_keep_their_ids(classifier):
     """Two RAF-DB faces crossing over a real room on the video path, the one behind hidden for a few
     frames: one id each, no switch, each face boxed in most frames it shows in."""
-    from fer.detectors import make_detector
+    from fer.faces.detectors import make_detector
     from fer.pipeline import FramePipeline
     tb = _tracking_bench()
     from clips import id_score

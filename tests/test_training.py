@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fer.training import class_weights
+from fer.train.training import class_weights
 
 from fer_samples import stratified_sample
 

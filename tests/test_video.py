@@ -12,11 +12,11 @@ import time
 import av
 import pytest
 
-from fer.compose import Box, iou
+from fer.train.compose import Box, iou
 from fer.config import REPO_ROOT
-from fer.session_log import SessionLog, csv_columns
-from fer.tracking import DEFAULT_CONFIRM_HITS
-from fer.video_run import clock
+from fer.stream.session_log import SessionLog, csv_columns
+from fer.stream.tracking import DEFAULT_CONFIRM_HITS
+from fer.offline.video_run import clock
 
 from video_clips import FPS, one_face_clip
 

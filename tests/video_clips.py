@@ -9,8 +9,8 @@ import pytest
 
 from fer.config import REPO_ROOT
 
-from fer.clips import real_background, write_face_clip
-from fer.data import load_gray
+from fer.train.clips import real_background, write_face_clip
+from fer.train.data import load_gray
 
 from fer_samples import stratified_sample
 

@@ -6,7 +6,7 @@ several viewers on few cores (and one costs camera frames before they reach the 
 - **Which codec.** aiortc answers with the browser's first choice (Chrome offers VP8 first). With
   ``FER_VIDEO_CODEC=h264`` (the default) the answer puts H.264 first, so both directions use it
   (FFmpeg's H.264 decoder and x264 at a fast preset); VP8 stays in the answer as the fallback for
-  a browser without H.264. ``vp8`` keeps the old behaviour; ``browser`` takes the browser's order.
+  a browser without H.264. ``vp8`` answers VP8 only (aiortc's own choice with Chrome); ``browser`` takes the browser's order.
 - **Threads.** A codec that spreads one frame over several threads gains nothing when every core
   already runs a stream, and costs the hand-offs. Ours run on the calling thread only, which is
   also what lets ui/stream_profile.py time them with that thread's CPU clock.

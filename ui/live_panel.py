@@ -10,10 +10,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fer.config import CLASS_COLORS_BGR, CLASSES
-from fer.live import LiveUpdate
+from fer.stream.live import LiveUpdate
 from fer.report import format_duration
-from fer.session_log import LogRow
-from fer.session_summary import SessionSummary
+from fer.stream.session_log import LogRow
+from fer.stream.session_summary import SessionSummary
 
 #: The timeline shows this many seconds of history.
 TIMELINE_SPAN_S = 60.0

@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 
 from fer import cv_threads
-from fer.live import LIVE_READ_EVERY_S, LiveSession
+from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
 from . import rtc

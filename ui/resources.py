@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from fer.classes import SEVEN
-from fer.detectors import DetectorSettings, make_detector
-from fer.model import Classifier, ModelInfo, list_models, load_classifier, server_threads
+from fer.faces.detectors import DetectorSettings, make_detector
+from fer.classify.model import Classifier, ModelInfo, list_models, load_classifier, server_threads
 from fer.pipeline import FramePipeline
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from fer.classes import FIVE, FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
-from fer.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
+from fer.faces.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
 
 from .resources import available_models
 

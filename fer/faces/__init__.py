@@ -1,1 +1,2 @@
-"""Finding faces and lining them up: detectors, alignment, tracking."""
+"""Finding faces and lining them up: the detectors behind one protocol (``fer.faces.detectors``) and
+the eyes-level framing of a face crop (``align``)."""

@@ -17,7 +17,7 @@ from typing import NamedTuple, Sequence
 import cv2
 import numpy as np
 
-from ..detectors.base import Box
+from .detectors.base import Box
 
 #: The crop's side, in eye distances. RAF-DB's own aligned crops are 2.33 eye distances wide and
 #: BlazeFace's boxes (drawn as Haar's) 2.3-2.5: faces from brows to chin, little background.

@@ -26,8 +26,8 @@ def _detector():
     between threads."""
     d = getattr(_local, "detector", None)
     if d is None:
-        from ..detectors import DetectorSettings
-        from ..detectors.blazeface import BlazeFaceDetector
+        from .detectors import DetectorSettings
+        from .detectors.blazeface import BlazeFaceDetector
         d = _local.detector = BlazeFaceDetector(DetectorSettings(name="blazeface", min_size=8))
     return d
 

@@ -1,1 +1,3 @@
-"""Training: data sets, pretrained backbones, training runs, export and evaluation."""
+"""Making a model: data sets and their audit, FER+ votes, pretrained backbones, training runs,
+distillation, blending, export and shipping, evaluation; and frames built from real faces for tests
+and benchmarks (``compose``, ``clips``). Serving code never imports this package."""

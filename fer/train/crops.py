@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from fer.config import CLASSES, data_root
-from fer.data import class_folders, list_images
 from fer.faces.align import SIDE_IN_EYE_DISTANCES, Eyes, align_face
 from fer.faces.tight import SEARCH_PAD, find_eyes
+from fer.train.data import class_folders, list_images
 
 #: Context crops hold this many times the pipeline's framing, so training can zoom out to 1.3x and
 #: shift without running out of picture.

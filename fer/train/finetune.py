@@ -29,7 +29,7 @@ from fer.config import CLASSES, data_root
 from fer.train.crops import CONTEXT, CropSet, load_or_build
 
 #: RAF-DB has no val split: this fraction of its train split is held out, chosen by a hash of each
-#: file name (the same rule as ``fer.data.hold_out``, so every model is chosen on the same faces).
+#: file name (the same rule as ``fer.train.data.hold_out``, so every model is chosen on the same faces).
 RAFDB_HOLD_OUT = 0.1
 
 
@@ -76,7 +76,7 @@ def _subset(s: CropSet, keep: np.ndarray) -> CropSet:
 
 def _ferplus_targets(s: CropSet, alpha: float) -> np.ndarray:
     """FER2013 targets mixed with FER+ votes (one-hot where an image has no votes)."""
-    from fer.ferplus import default_votes_path, load_votes, soft_targets
+    from fer.train.ferplus import default_votes_path, load_votes, soft_targets
     votes_file = default_votes_path(data_root() / "fer2013")
     if not votes_file.is_file():
         return np.eye(len(CLASSES), dtype=np.float32)[s.labels]

@@ -102,9 +102,10 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
                             for i in range(0, len(s.labels), 256)])
         keras_val[n] = accuracy_f1(p.argmax(1), s.labels.astype(int))
     rng = np.random.default_rng(0)
-    calibration = np.concatenate([centre_crops(s.images[rng.choice(len(s.labels), 100, replace=False)], cfg.size)
+    calibration = np.concatenate([centre_crops(s.images[rng.choice(len(s.labels), min(100, len(s.labels)), replace=False)],
+                                               cfg.size)
                                   for s, _ in train.values()])
-    from fer.export import export_litert
+    from fer.train.export import export_litert
     chosen, formats = None, {}
     for fmt, description in formats_tried:
         path = out / f"model.{fmt}.tflite"

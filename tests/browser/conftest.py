@@ -60,7 +60,7 @@ class FakeMedia:
 def fake_media(tmp_path_factory, fer_root, classifier) -> FakeMedia:
     """Built at test time (a few seconds): the happy test images the model under test reads as most
     clearly happy and Haar finds, upscaled on a gray 640x480 canvas."""
-    from fer.detection import FaceDetector
+    from fer.faces.detection import FaceDetector
     picked = fake_camera.pick_faces(classifier, FaceDetector(), "happy", n=1, root=fer_root)
     out = tmp_path_factory.mktemp("fake_media")
     video = fake_camera.frames([picked[0].image], seconds=5.0)

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from fer.config import fer2013_root
-from fer.detection import FaceDetector
-from fer.model import Classifier
+from fer.faces.detection import FaceDetector
+from fer.classify.model import Classifier
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 CANVAS_GRAY = 96

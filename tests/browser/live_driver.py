@@ -132,7 +132,7 @@ INIT_SCRIPT = r"""
 """
 
 FRAMES_RE = re.compile(r"Frames processed: (\d+)")
-#: The line fer.live logs for a gap of PAUSE_LOG_S or more between two processed frames of a stream.
+#: The line fer.stream.live logs for a gap of PAUSE_LOG_S or more between two processed frames of a stream.
 PAUSE_RE = re.compile(r"live stream [0-9a-f]+: no frame processed for ([0-9.]+) s")
 FACE_RE = re.compile(r"Face #(\d+): (\w+)")
 
@@ -254,7 +254,7 @@ def sample_panel(page, seconds: float, every_s: float = 0.5) -> list[PanelReadin
 
 #: After the CSV button is enabled, wait this long before clicking: a script rerun that STOP or START
 #: set off replaces the button's deferred file, and a click landing on the replaced one gets
-#: Streamlit's "Deferred file ... not found" (seen at the seventh session's code as well as the eighth's).
+#: Streamlit's "Deferred file ... not found".
 DOWNLOAD_SETTLE_MS = 1000
 
 

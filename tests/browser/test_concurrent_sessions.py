@@ -31,9 +31,9 @@ TARGET_FPS = 20.0
 #: at least this fraction of the fastest's (one session getting less than 60 % of another's rate is
 #: being starved, not sharing) and never below FLOOR_FPS. Here Chromium's three tabs (each encoding its
 #: fake camera and decoding the returned video) take over a core of the 2, and three sessions measured
-#: 8-11 fps each, one session alone 30 fps: the floor catches a collapse, not a slow machine. In the
-#: sixth session three sessions measured 4.0-5.2 fps each with the code before the Haar views' changes
-#: and 3.6-4.7 with them (a 4.0 floor then failed 2 runs in 3): the floor is 3.
+#: 8-11 fps each, one session alone 30 fps: the floor catches a collapse, not a slow machine. On a
+#: busier 2-core machine three sessions measured 3.6-4.7 fps each (a 4.0 floor failed 2 runs in 3):
+#: the floor is 3.
 EVEN_RATIO = 0.6
 FLOOR_FPS = 3.0
 #: A session whose processed-frame count does not rise for this long has stalled: the page's own
@@ -65,7 +65,7 @@ class ConcurrentRun:
     leftover_pids: list[int] = field(default_factory=list)
     server_log: str = ""
     #: Gaps between two processed frames of one stream while watching, as the server logged them
-    #: (fer.live logs every gap of PAUSE_LOG_S or more).
+    #: (fer.stream.live logs every gap of PAUSE_LOG_S or more).
     pauses_s: list[float] = field(default_factory=list)
 
     @property

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from fer.audit import ROOTS_ENV
+from fer.train.audit import ROOTS_ENV
 from fer.config import CLASSES
 from support import launch_chromium, open_page_from_navigation, streamlit_server
 

@@ -140,8 +140,8 @@ def test_start_button_shows_up_without_waiting_for_heavy_imports(camera_run):
 
 
 def test_the_page_says_which_detector_runs(camera_run):
-    """The sidebar's default detector, named under the video (fer.detectors.DETECTORS' label)."""
-    from fer.detectors import DETECTORS, DetectorSettings
+    """The sidebar's default detector, named under the video (fer.faces.detectors.DETECTORS' label)."""
+    from fer.faces.detectors import DETECTORS, DetectorSettings
     assert f"Faces found by {DETECTORS[DetectorSettings().name].label}" in camera_run.summary_text
     assert "Faces found by BlazeFace (short + full range)" in camera_run.summary_text
 

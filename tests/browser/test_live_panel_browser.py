@@ -24,7 +24,7 @@ TABLE_JS = """() => {
 
 @pytest.fixture(scope="module")
 def four_face_camera(tmp_path_factory, fer_root, classifier):
-    from fer.detection import FaceDetector
+    from fer.faces.detection import FaceDetector
     picked = fake_camera.pick_faces(classifier, FaceDetector(), "happy", n=4, root=fer_root)
     video = fake_camera.frames([p.image for p in picked], seconds=5.0)
     return fake_camera.write_y4m(tmp_path_factory.mktemp("four") / "camera.y4m", video)

@@ -1,5 +1,5 @@
 """A long live session downloads in full: a fake camera of four real faces streamed until the session
-holds over 70,000 face rows (the old log silently kept only the last 60,000), then STOP and download.
+holds over 70,000 face rows (more than a capped in-memory log of 60,000 would keep), then STOP and download.
 
 About 10-20 minutes (frames are processed at the machine's pace), so it is a soak, outside the
 default run: ``python -m pytest -m soak tests/browser/test_long_session_soak.py``.
@@ -28,7 +28,7 @@ FACES = 4
 def test_a_70000_row_session_downloads_in_full(chromium_ok, fer_root, classifier, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from fer.detection import FaceDetector
+    from fer.faces.detection import FaceDetector
     picked = fake_camera.pick_faces(classifier, FaceDetector(), "happy", n=FACES, root=fer_root)
     camera = fake_camera.write_y4m(tmp_path / "four.y4m", fake_camera.frames([p.image for p in picked], seconds=4.0))
     with sync_playwright() as p:

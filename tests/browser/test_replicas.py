@@ -194,9 +194,9 @@ def test_viewer_of_the_stopped_replica_is_told(failover):
 
 
 def test_other_viewer_never_stalls(failover):
-    """By B's server's clock (fer.live logs every gap of 1 s or more between two processed frames):
+    """By B's server's clock (fer.stream.live logs every gap of 1 s or more between two processed frames):
     the pages' own clocks are reported but not asserted, because on 2 saturated cores a starved page
-    can't be told from a stalled stream (README, "Three sessions at once"); here B's page measured
+    can't be told from a stalled stream (docs/benchmarks.md, "The live page"); here B's page measured
     up to 9-15 s without a redraw under a training run while its server logged no gap over 1.5 s."""
     assert failover.b_processed_during > 0
     b_log = failover.replica_logs.get(f"replica{failover.b_index}.log", "")

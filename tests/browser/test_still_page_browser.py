@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fer.config import fer2013_root
-from fer.detection import DetectorSettings, FaceDetector
+from fer.faces.detection import DetectorSettings, FaceDetector
 from support import launch_chromium, open_page_from_navigation, streamlit_server
 
 pytest.importorskip("playwright.sync_api")
