@@ -15,8 +15,9 @@ Why each part (docs/detectors.md has the figures and the commands that measure t
 
 So a whole-frame look (a still, a video's first frame and its periodic rescans) runs both networks
 and merges their boxes, and pads and looks again only when neither found anything; the look near the
-faces a video follows runs only the network whose range fits each face's size (full range under a
-fifth of the frame's longer side, short range from there), mostly one pass a frame.
+faces a video follows follows each by its template for up to two frames, then runs only the network
+whose range fits its size (full range under a fifth of the frame's longer side, short range from
+there): one network pass every third frame for steady faces.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from .base import Box, Detection, DetectorSettings, HeldBoxes, clipped, iou, largest_first, overlap
 from .blazeface import FULL_RANGE, NEAR_REACH, SHORT_RANGE, BlazeFaceDetector
+from .follow import FOLLOW_MARGIN, FaceFollower
 
 #: Short range's boxes with a side under this fraction of the frame's longer side are dropped: below
 #: it short range misses most faces and the boxes it does give are mostly false.
@@ -71,6 +73,7 @@ class TwoRangeBlazeFace:
         self.nets = {SHORT: BlazeFaceDetector(inner, SHORT_RANGE, num_threads),
                      FULL: BlazeFaceDetector(inner, FULL_RANGE, num_threads)}
         self._held = HeldBoxes()
+        self._follower = FaceFollower()
         # detect_near's passes on its last frame: (frame, pixel sample, {network: detections}).
         self._last: tuple[np.ndarray | None, bytes, dict[str, list[Detection]]] = (None, b"", {})
         # What the last looks found each box with: its keypoints and its network.
@@ -122,20 +125,38 @@ class TwoRangeBlazeFace:
     # -- following faces ---------------------------------------------------------------------------
 
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
-        """The previous faces re-found, each by the network that found it while its size stays in
-        that network's range (a face at webcam distance costs one short-range pass, a far one one
-        full-range pass), matched to the nearest new box of that network; with ``hold`` a face not
-        re-found keeps its box for up to HOLD_FRAMES frames in a row."""
+        """The previous faces re-found. A face a network found in one of the last frames is first
+        followed by its template (``fer.faces.detectors.follow``, as Haar's are: a few hundredths of
+        a millisecond); a network confirms each face at least every FOLLOW_FRAMES + 1 frames, and at
+        once when the template matches poorly. The network is the one that found the face while its
+        size stays in that network's range (a face at webcam distance costs a short-range pass, far
+        ones one full-range pass for all), each face matched to the nearest box of that network; with
+        ``hold`` a face not re-found keeps its box for up to HOLD_FRAMES frames in a row."""
         frame = _bgr(frame)
         h, w = frame.shape[:2]
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         longer = max(h, w)
+        followed = {}
+        for b in previous:
+            if any(k != b and _close(b, k) for k in previous):
+                continue  # two faces about to cross: a template could jump to the other one
+            moved = self._follower.follow(gray, b)
+            if moved is not None:
+                followed[b] = clipped(moved, w, h) or b
         wanted = [self._network_for(b, longer) for b in previous]
-        passes = {net: self.nets[net].detect_scored(frame) for net in set(wanted)}
+        needed = {net for b, net in zip(previous, wanted) if b not in followed}
+        passes = {net: self.nets[net].detect_scored(frame) for net in needed}
         self._last = (frame, _pixel_sample(frame), passes)
         smallest = smallest_face(self.settings, w, h)
-        taken: set[Box] = set()
+        taken: set[Box] = set(followed.values())
         out: list[tuple[str, Detection]] = []
         for b, net in zip(previous, wanted):
+            if b in followed:
+                box = followed[b]
+                self._held.found(b)
+                out.append((self._origin.get(b, net), _moved(Detection(box, None, self._keypoints.get(b)), box,
+                                                             box.x - b.x, box.y - b.y)))
+                continue
             side = max(b.w, b.h)
             cx, cy = b.x + b.w / 2, b.y + b.h / 2
             dist = {d: np.hypot(d.box.x + d.box.w / 2 - cx, d.box.y + d.box.h / 2 - cy) for d in passes[net]
@@ -145,9 +166,11 @@ class TwoRangeBlazeFace:
                 self._held.found(b)
                 d = min(near, key=dist.get)
                 taken.add(d.box)
+                self._follower.found(gray, d.box)
                 out.append((net, d))
             elif hold and self._held.may_hold(b):
-                out.append((self._origin.get(b, net), Detection(b)))
+                out.append((self._origin.get(b, net), Detection(b, None, self._keypoints.get(b))))
+        self._follower.next_frame()
         self._remember(out, keep=False)
         return largest_first([d.box for _, d in out])
 
@@ -233,6 +256,13 @@ def _moved(d: Detection, box: Box, dx: int, dy: int) -> Detection:
     """``d`` with its box replaced and its keypoints moved by (dx, dy)."""
     points = None if d.keypoints is None else tuple((x + dx, y + dy) for x, y in d.keypoints)
     return d._replace(box=box, keypoints=points)
+
+
+def _close(a: Box, b: Box) -> bool:
+    """The two faces' boxes, each grown by its template's search margin, overlap."""
+    ma, mb = FOLLOW_MARGIN * max(a.w, a.h), FOLLOW_MARGIN * max(b.w, b.h)
+    return (a.x - ma < b.x + b.w + mb and b.x - mb < a.x + a.w + ma and
+            a.y - ma < b.y + b.h + mb and b.y - mb < a.y + a.h + ma)
 
 
 def _without(boxes: list[Box], skip: Sequence[Box]) -> list[Box]:
