@@ -37,8 +37,8 @@ import numpy as np  # noqa: E402
 import requests  # noqa: E402
 from api_server import ApiServer  # noqa: E402
 
-from fer.train.compose import compose  # noqa: E402
 from fer.config import fer2013_root  # noqa: E402
+from fer.train.compose import compose  # noqa: E402
 from fer.train.data import list_images, load_gray  # noqa: E402
 
 JPEG = {"Content-Type": "image/jpeg"}

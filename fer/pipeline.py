@@ -15,7 +15,7 @@ from .faces.align import align_faces, eyes_from_box, eyes_from_keypoints
 from .faces.detectors import FaceFinder, make_detector
 from .faces.detectors.base import Box, largest_first
 from .faces.detectors.changes import SceneChanges
-from .faces.tight import find_eyes
+from .faces.tight import find_eyes, refined_eyes
 from .overlay import OverlayLayout, draw_overlays, face_tag
 
 
@@ -203,7 +203,7 @@ class FramePipeline:
     def crops(self, found: Located, boxes: list[Box]) -> np.ndarray:
         """The classifier's crops of the faces at ``boxes``: for a model of eyes-level colour crops,
         each face lined up by its eyes (the detector's landmarks where it gave them, else where they
-        sit in such a box) and cut from the colour frame, RGB; for a gray model, squares around the
+        sit in such a box; a tilted head's eyes looked for again, upright) and cut from the colour frame, RGB; for a gray model, squares around the
         boxes of the gray frame."""
         clf = self.classifier
         if not boxes:
@@ -211,9 +211,9 @@ class FramePipeline:
             return np.zeros(shape, np.uint8)
         if clf.framing != "eyes":
             return crop_faces(found.gray, boxes, clf.input_size)
-        eyes = [eyes_from_keypoints(found.keypoints[b]) if b in found.keypoints else eyes_from_box(b)
-                for b in boxes]
         image = found.frame if found.frame is not None else found.gray
+        eyes = [refined_eyes(image, eyes_from_keypoints(found.keypoints[b])) if b in found.keypoints
+                else eyes_from_box(b) for b in boxes]
         return model_colours(align_faces(image, eyes, clf.input_size), clf.channels)
 
     def read(self, found: Located, boxes: list[Box]) -> list[Face]:

@@ -16,7 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from ..classify.model import load_classifier
+from ..classify.model import load_classifier, server_threads
 from .errors import EXCEPTION_HANDLERS, error_response
 from .openapi import openapi_schema
 from .options import Options, Pipelines
@@ -60,7 +60,7 @@ def create_app(settings: ApiSettings | None = None, token: str | None = None) ->
     bearer token requests must carry (None: ``FER_API_TOKEN``, if set)."""
     settings = settings or ApiSettings()
     token = token if token is not None else api_token()
-    pipelines = Pipelines(load_classifier(settings.model), settings.detector_settings())
+    pipelines = Pipelines(load_classifier(settings.model, server_threads()), settings.detector_settings())
     pipelines.get(Options())  # the default pipeline's detector loads now, not on the first request
     executor = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="fer-api")
 

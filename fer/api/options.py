@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from starlette.datastructures import QueryParams
 
 from ..classes import VIEW_NAMES
+from ..classify.model import Classifier
 from ..config import STILL_FLIP
 from ..faces.detectors import DETECTORS, DetectorSettings, make_detector
-from ..classify.model import Classifier
 from ..pipeline import FramePipeline
 from .body import name_label
 from .errors import ApiError

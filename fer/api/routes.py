@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..imageio import ImageError
 from ..classify.model import list_models
-from ..pipeline import FramePipeline
+from ..imageio import ImageError
 from ..offline.still import analyse_still, error_entry
+from ..pipeline import FramePipeline
 from .body import Upload, read_body, read_uploads
 from .errors import ApiError
 from .memory import HeapTrim

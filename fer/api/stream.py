@@ -16,9 +16,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .. import cv_threads
 from ..imageio import ImageError, decode_image
-from ..stream.live import LIVE_READ_EVERY_S, LiveSession
-from ..pipeline import FramePipeline
 from ..offline.still import MAX_ANALYSIS_SIDE
+from ..pipeline import FramePipeline
+from ..stream.live import LIVE_READ_EVERY_S, LiveSession
 from .errors import ApiError
 from .options import STREAM_QUERY, parse_options
 from .routes import ApiState

@@ -135,35 +135,18 @@ def _read_bytes(path: str) -> bytes:
     return p.read_bytes()
 
 
-def face_crop_reader(clf):
-    """For a model of eyes-level crops: a reader of data set files as such crops (the face found and
-    lined up as ``predict --no-detect`` does); None for a gray model (the whole image, resized)."""
-    if clf.framing != "eyes":
-        return None
-    from ..imageio import ImageError, decode_image
-    from ..pipeline import FramePipeline
-    pipe = FramePipeline(clf)
-
-    def read(path):
-        try:
-            return pipe.whole_crop(decode_image(path.read_bytes(), str(path)))[0]
-        except (ImageError, OSError):
-            return None
-    return read
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     import json
     import time
 
     from ..classes import class_view, fold_labels
-    from ..train.data import load_image_set
+    from ..train.data import load_image_set, model_crop_reader
     from ..train.evaluation import confusion_image, per_root_reports, report
     from ..classify.model import load_classifier
     clf = load_classifier(args.model)
     t0 = time.perf_counter()
     view = class_view(args.classes, clf.classes)
-    s = load_image_set(args.data, clf.input_size, classes=clf.classes, reader=face_crop_reader(clf))
+    s = load_image_set(args.data, clf.input_size, classes=clf.classes, reader=model_crop_reader(clf))
     left_out: dict[str, int] = {}
     if args.truth == "ferplus":
         from pathlib import Path

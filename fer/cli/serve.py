@@ -33,9 +33,10 @@ def add_serve_command(sub, add_detector_options, positive_int) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from ..classify.model import resolve_model, server_threads
     from .commands import detector_settings
-    from ..classify.model import resolve_model
     resolve_model(args.model)  # a model that can't be found fails here, with the CLI's message, not in a worker
+    server_threads()  # and so does a bad FER_LITERT_THREADS
     settings = ApiSettings(host=args.host, port=args.port, model=args.model, detector=asdict(detector_settings(args)),
                            max_body_mb=args.max_body_mb, max_files=args.max_files, threads=args.threads,
                            body_idle_s=args.stall_timeout, head_timeout_s=args.stall_timeout,

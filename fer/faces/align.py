@@ -70,20 +70,7 @@ def align_face(image: np.ndarray, eyes: Eyes, size: int, scale: float = 1.0,
     ``scale`` (> 1: more around the face), ``shift`` (fractions of the side, moving the window right and
     down) and ``turn_degrees`` (the crop's rotation added to the levelling) are for training's
     augmentation and robustness checks; serving uses the defaults."""
-    distance = max(eyes.distance, 1.0)
-    side = distance * SIDE_IN_EYE_DISTANCES * scale
-    angle = eyes.tilt_degrees + turn_degrees
-    mx = (eyes.right[0] + eyes.left[0]) / 2
-    my = (eyes.right[1] + eyes.left[1]) / 2
-    # The crop's centre in the image: below the eye line by (0.5 - EYE_LINE) of the side, along the
-    # face's own vertical axis, then moved by ``shift`` in the face's own axes.
-    a = math.radians(angle)
-    down = (-math.sin(a), math.cos(a))
-    along = (math.cos(a), math.sin(a))
-    off_down = (0.5 - EYE_LINE + shift[1]) * side
-    off_along = shift[0] * side
-    cx = mx + down[0] * off_down + along[0] * off_along
-    cy = my + down[1] * off_down + along[1] * off_along
+    cx, cy, side, angle = _window(eyes, scale, shift, turn_degrees)
     # Shrinking a large face by more than 2x in one warp aliases; cut the region around it first
     # and shrink that with INTER_AREA, then rotate the small copy.
     region = side * 1.5  # covers the rotated square (side * sqrt 2) with a margin
@@ -101,6 +88,30 @@ def align_face(image: np.ndarray, eyes: Eyes, size: int, scale: float = 1.0,
     m[0, 2] += size / 2 - lcx
     m[1, 2] += size / 2 - lcy
     return cv2.warpAffine(roi, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _window(eyes: Eyes, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0),
+            turn_degrees: float = 0.0) -> tuple[float, float, float, float]:
+    """The crop's centre (image pixels), side and rotation (degrees) for these eyes."""
+    side = max(eyes.distance, 1.0) * SIDE_IN_EYE_DISTANCES * scale
+    angle = eyes.tilt_degrees + turn_degrees
+    mx = (eyes.right[0] + eyes.left[0]) / 2
+    my = (eyes.right[1] + eyes.left[1]) / 2
+    # The centre: below the eye line by (0.5 - EYE_LINE) of the side along the face's own vertical
+    # axis, then moved by ``shift`` in the face's own axes.
+    a = math.radians(angle)
+    down, along = (-math.sin(a), math.cos(a)), (math.cos(a), math.sin(a))
+    off_down, off_along = (0.5 - EYE_LINE + shift[1]) * side, shift[0] * side
+    return (mx + down[0] * off_down + along[0] * off_along, my + down[1] * off_down + along[1] * off_along,
+            side, angle)
+
+
+def crop_point_to_image(eyes: Eyes, size: int, point: tuple[float, float], scale: float = 1.0) -> tuple[float, float]:
+    """Where a pixel of ``align_face(image, eyes, size, scale)`` lies in the image."""
+    cx, cy, side, angle = _window(eyes, scale)
+    a, k = math.radians(angle), side / size
+    u, v = (point[0] - size / 2) * k, (point[1] - size / 2) * k
+    return cx + u * math.cos(a) - v * math.sin(a), cy + u * math.sin(a) + v * math.cos(a)
 
 
 def _region(image: np.ndarray, cx: float, cy: float, side: float) -> tuple[np.ndarray, int, int]:

@@ -1,4 +1,5 @@
-"""A picture that is one face (a data set image, a crop a user uploads): where its eyes are.
+"""Where a face's eyes are: in a picture that is one face (a data set image, a crop a user uploads),
+and more precisely for a tilted head.
 
 BlazeFace misses a face that fills the whole picture and faces a few dozen pixels wide, so the
 picture is enlarged when small and given a border before the search (RAF-DB's tight crops: 87 % of
@@ -11,12 +12,17 @@ import threading
 import cv2
 import numpy as np
 
-from .align import Eyes, eyes_from_keypoints
+from .align import Eyes, align_face, crop_point_to_image, eyes_from_keypoints
 
 #: Pictures smaller than this are enlarged before the search.
 MIN_SEARCH_SIDE = 128
 #: Border added around the picture before the search, as a fraction of its longer side.
 SEARCH_PAD = 0.25
+#: BlazeFace's eyes on a tilted head are rough (a head turned by 30 degrees read as 17 to 37): beyond this
+#: tilt, the eyes are looked for again in an upright window cut around the first guess.
+REFINE_BEYOND_DEGREES = 8.0
+#: That window: this many times the crop's framing, at this many pixels (BlazeFace's input is 128).
+REFINE_SCALE, REFINE_SIDE = 2.0, 192
 
 _local = threading.local()
 
@@ -45,4 +51,26 @@ def find_eyes(image_bgr: np.ndarray, detector=None) -> Eyes | None:
     if not found or found[0].keypoints is None:
         return None
     e = eyes_from_keypoints(found[0].keypoints)
-    return Eyes(((e.right[0] - p) / f, (e.right[1] - p) / f), ((e.left[0] - p) / f, (e.left[1] - p) / f))
+    e = Eyes(((e.right[0] - p) / f, (e.right[1] - p) / f), ((e.left[0] - p) / f, (e.left[1] - p) / f))
+    return refined_eyes(image_bgr, e, detector)
+
+
+def refined_eyes(image_bgr: np.ndarray, eyes: Eyes, detector=None, looks: int = 2) -> Eyes:
+    """``eyes`` as found again in an upright window around them while the head seems tilted more than
+    ``REFINE_BEYOND_DEGREES`` (a BlazeFace pass a look, at most ``looks``: BlazeFace under-reads a
+    tilt, and reads an upright face's eyes best); as given when a look finds no face."""
+    for _ in range(looks):
+        if abs(eyes.tilt_degrees) <= REFINE_BEYOND_DEGREES:
+            break
+        window = align_face(image_bgr, eyes, REFINE_SIDE, scale=REFINE_SCALE)
+        found = (detector or _detector()).detect_scored(window)
+        if not found or found[0].keypoints is None:
+            break
+        near = eyes_from_keypoints(found[0].keypoints)
+        # BlazeFace's eyes of an upright face agree with its first look's where that one was upright
+        # too (median eye distance 1.002x, midpoints 0.01 eye distances apart, 79 RAF-DB and AffectNet faces).
+        eyes = Eyes(crop_point_to_image(eyes, REFINE_SIDE, near.right, REFINE_SCALE),
+                    crop_point_to_image(eyes, REFINE_SIDE, near.left, REFINE_SCALE))
+        if abs(near.tilt_degrees) <= REFINE_BEYOND_DEGREES / 2:
+            break  # the window was upright enough for BlazeFace to read the tilt
+    return eyes

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from ..config import IMAGE_EXTENSIONS, IMAGE_FORMATS, MAX_IMAGE_PIXELS, fer2013_root
-from .data import canonical_class, load_gray, order_classes
+from .data import canonical_class, load_gray, model_crop_reader, order_classes
 
 #: Environment variable listing extra explorer roots, separated by ``os.pathsep``.
 ROOTS_ENV = "FER_EXPLORER_ROOTS"
@@ -399,7 +399,8 @@ class SplitPredictions:
 def predict_split(index: DataSetIndex, split: str, classifier, flip: bool = False,
                   progress: Progress | None = None, chunk: int = 512, workers: int = 4) -> SplitPredictions:
     """Run ``classifier`` (a ``fer.classify.model.Classifier``) over a split, a chunk of files at a time, with
-    the same preprocessing as ``python -m fer evaluate`` (``fer.train.data.load_gray``)."""
+    the same preprocessing as ``python -m fer evaluate`` (``fer.train.data.load_gray``, or the model's
+    eyes-level crops: ``fer.train.data.model_crop_reader``)."""
     classes = list(classifier.classes)
     size = classifier.input_size
     known = {c: i for i, c in enumerate(classes)}
@@ -407,10 +408,11 @@ def predict_split(index: DataSetIndex, split: str, classifier, flip: bool = Fals
     skipped = {c: index.count(split, c) for c in index.classes(split) if c not in known}
     paths, labels, probs, unreadable = [], [], [], []
     total = len(items)
+    read = model_crop_reader(classifier) or (lambda path: load_gray(path, size))
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for start in range(0, total, chunk):
             part = items[start:start + chunk]
-            crops = list(pool.map(lambda it: load_gray(index.path(it[0]), size), part))
+            crops = list(pool.map(lambda it: read(index.path(it[0])), part))
             good = [(it, im) for it, im in zip(part, crops) if im is not None]
             unreadable += [it[0] for it, im in zip(part, crops) if im is None]
             if good:

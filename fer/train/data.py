@@ -253,3 +253,21 @@ def values_per_root(values: dict[str, V], roots: list[str], option: str | None =
         if unknown:
             raise ValueError(f"{option} given for {sorted(unknown)}, which are not among the training roots")
     return out
+
+
+def model_crop_reader(classifier) -> Callable[[Path], np.ndarray | None] | None:
+    """For a model of eyes-level crops (a ``fer.classify.model.Classifier``): a reader of data set
+    files as such crops, the face found and lined up as ``predict --no-detect`` does (None for an
+    unreadable file). None for a gray model, whose crops are the whole image resized (``load_gray``)."""
+    if classifier.framing != "eyes":
+        return None
+    from ..imageio import ImageError, decode_image
+    from ..pipeline import FramePipeline
+    pipe = FramePipeline(classifier)
+
+    def read(path: Path) -> np.ndarray | None:
+        try:
+            return pipe.whole_crop(decode_image(Path(path).read_bytes(), str(path)))[0]
+        except (ImageError, OSError):
+            return None
+    return read

@@ -77,6 +77,37 @@ def _ms_per_face(path: Path, crop: np.ndarray, runs: int = 100) -> float:
     return float(np.median(times) * 1e3)
 
 
+#: Robustness checks: each val set also scored with crops this many times the pipeline's framing
+#: (boxes drawn tighter or looser than BlazeFace's) and in grey.
+ROBUSTNESS_SCALES = (0.9, 1.3)
+
+
+def scaled_crops(context: np.ndarray, size: int, scale: float) -> np.ndarray:
+    """Crops ``scale`` times the pipeline's framing, cut from context crops, resized to ``size``."""
+    import cv2
+    from fer.train.crops import CONTEXT
+    side = context.shape[1]
+    inner = side / CONTEXT * scale
+    a = int(round((side - inner) / 2))
+    b = a + int(round(inner))
+    return np.stack([cv2.resize(im[a:b, a:b], (size, size), interpolation=cv2.INTER_AREA) for im in context])
+
+
+def _robustness(tflite: Path, val: dict, size: int) -> dict:
+    """Accuracy of the served file on each val set: as cut (``1.0``), at ROBUSTNESS_SCALES, in grey."""
+    out = {}
+    for n, s in val.items():
+        labels = s.labels.astype(int)
+        r = {}
+        for scale in (1.0, *ROBUSTNESS_SCALES):
+            r[f"{scale:g}x"] = accuracy_f1(_litert_probs(tflite, scaled_crops(s.images, size, scale)).argmax(1), labels)
+        plain = scaled_crops(s.images, size, 1.0)
+        grey = np.repeat(plain.mean(axis=3, keepdims=True).round().astype(np.uint8), 3, axis=3)
+        r["grey"] = accuracy_f1(_litert_probs(tflite, grey).argmax(1), labels)
+        out[n] = r
+    return out
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -123,6 +154,9 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
             path.unlink()
     if chosen is None:
         raise SystemExit(f"no LiteRT format stayed within {max_drop} points of Keras on val: {formats}")
+    robustness = _robustness(out / "model.tflite", val, cfg.size)
+    for n, r in robustness.items():
+        log(f"{n}: " + ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in r.items()))
     shutil.copy(run / "history.csv", out / "history.csv")
     folder = pretrained_root()
     backbone_files = {f.name: _sha256(f) for f in sorted(folder.glob(f"{cfg.backbone}.*"))}
@@ -157,7 +191,8 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
         "selection": "best mean of RAF-DB held-out and AffectNet val accuracy (single pass, centre crops)",
         "train_wall_seconds": round(state.get("wall_seconds", 0.0)),
         "machine": state.get("machine", platform.machine()),
-        "metrics": {"keras_val": keras_val, "litert_val": formats[chosen[0]]["val"]},
+        "metrics": {"keras_val": keras_val, "litert_val": formats[chosen[0]]["val"],
+                    "litert_val_robustness": robustness},
         "runtime": {"file": "model.tflite", "format": chosen[1], "bytes": (out / "model.tflite").stat().st_size,
                     "formats_measured": formats, "max_drop_points_allowed": max_drop},
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
