@@ -25,9 +25,10 @@ from ..pipeline import Face
 DEFAULT_MAX_AGE_S = 1.0
 #: ...and at least this many processed frames: on a slow machine 1 s may be a single frame.
 DEFAULT_MAX_MISSED = 3
-#: A new face becomes a track with an id once it has been detected in this many frames in a row; a
-#: face missed (or only held by the detector) before that is dropped unseen. A detector's one-frame
-#: false face so never gets an id, never reaches the session log, and ids count people.
+#: A new face becomes a track with an id once it has been detected in this many frames (a frame in
+#: which the detector only held its box neither counts nor breaks the row); a face missed before
+#: that is dropped unseen. A detector's one-frame false face so never gets an id, never reaches the
+#: session log, and ids count people.
 DEFAULT_CONFIRM_HITS = 3
 #: Boxes overlapping at least this much (intersection over union) are the same face.
 DEFAULT_MIN_IOU = 0.3
@@ -129,7 +130,8 @@ class FaceTracker:
         reading; a face marked False (its box found, not classified: see ``due``) takes its track's
         probabilities as they are. ``held``: per face, whether the detector only kept its previous
         box (``FaceFinder.held``): it keeps a confirmed track shown where it was, but is no sighting
-        (no motion, no step towards confirming a new track)."""
+        (no motion, no step towards confirming a new track, which waits unseen while it is held and
+        is dropped at its first frame neither found nor held)."""
         self._expire(now)
         pairs = self._match([f.box for f in faces], now)
         for t in self._tracks:
@@ -148,7 +150,8 @@ class FaceTracker:
                 t = _Track(None, face.box, raw, now, now)
                 self._tracks.append(t)
             elif kept and not t.confirmed:
-                continue  # not a sighting: the tentative track misses this frame and is dropped
+                t.missed = 0  # kept waiting while the detector holds its box: no sighting, not a miss
+                continue
             else:
                 if fresh:
                     w = ema_weight(now - t.read_at, self.half_life_s)
