@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from fer.native_log import install_noise_filter
 from ui import replica
 from ui.sidebar import render_sidebar
 
@@ -29,6 +30,7 @@ def log_warnings_to_stderr() -> None:
 
 
 log_warnings_to_stderr()
+install_noise_filter()  # `streamlit run app.py` without deploy/launch.py: LiteRT's and TensorFlow's notes
 rtc.configure_from_env()
 st.set_page_config(page_title="Facial expressions", page_icon=":performing_arts:", layout="wide")
 replica.notice_if_moved()

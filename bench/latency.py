@@ -212,7 +212,6 @@ def live_path_ms(frames: list[np.ndarray], pipe: FramePipeline, fps: float = VID
     detect, rescan = pipe.detector.detect, pipe.detector.rescan
     pipe.detector.detect = lambda *a, **kw: full.append(1) or detect(*a, **kw)  # count the scans
     pipe.detector.rescan = lambda *a, **kw: full.append(1) or rescan(*a, **kw)
-    background = background and not isinstance(pipe.detector, LegacyDetector)  # its copies would be new Haar
     pool_rescan = pipe.rescan
     pipe.rescan = lambda *a, **kw: full.append(1) or pool_rescan(*a, **kw)  # background rescans, counted too
     session = LiveSession(read_every_s=read_every_s, background_rescans=background)

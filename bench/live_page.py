@@ -9,6 +9,8 @@ and the server's RSS at the start and the end (``--minutes 5 --faces 1`` is the 
     python bench/live_page.py                 # 1, 2, 4 faces, 20 s each
     python bench/live_page.py --minutes 5 --faces 1
     python bench/live_page.py --faces 1 --clips --seconds 10
+    python bench/live_page.py --faces 1 --seconds 3 --compare-warmup --repeat 3   # START -> first boxed frame,
+                                                                                 # cold pipeline vs warmed
 
 Runs in a loopback-only network namespace when started as root (as the browser tests do).
 Figures measured while something else loads the CPU (e.g. training) say little about the product.
@@ -60,10 +62,11 @@ def build_videos(counts: list[int], out: Path) -> dict[int, Path]:
     return videos
 
 
-def run_one(playwright, video: Path, faces: int | str, seconds: float) -> Result:
+def run_one(playwright, video: Path, faces: int | str, seconds: float, env: dict | None = None,
+            code: Path | None = None) -> Result:
     browser = support.launch_chromium(playwright, video)
     try:
-        with support.streamlit_server() as url:
+        with support.streamlit_server(env=env, cwd=code) as url:
             page = drive.new_page(browser)
             frame, start_visible = drive.open_live_page(page, url)
             rss_start = group_rss_mb(url.pgid)
@@ -109,6 +112,12 @@ def main() -> None:
     ap.add_argument("--clips", action="store_true",
                     help="also a row with ../shared/data/videos as the camera (gray, so annotations show)")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--compare-warmup", action="store_true",
+                    help="each run twice, alternately: FER_WARMUP=0 (the pipeline cold until the first frame) and 1")
+    ap.add_argument("--compare-code", type=Path, metavar="DIR",
+                    help="each run twice, alternately: the server from DIR (another checkout, e.g. a `git worktree` "
+                         "of the commit before a change) and from this one")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per face count (and per variant compared)")
     args = ap.parse_args()
     seconds = args.minutes * 60 if args.minutes else args.seconds
     if not support.in_loopback_only_netns():
@@ -124,9 +133,25 @@ def main() -> None:
             videos["clips"] = real_footage.build(Path(tmp) / "clips.y4m", gray=True).y4m
         with sync_playwright() as p:
             for n, video in videos.items():
-                results.append(run_one(p, video, n, seconds))
-                print(json.dumps(asdict(results[-1])), flush=True)
-    cols = [("faces", "faces"), ("START visible s", "start_visible_s"), ("first frame s", "first_processed_s"),
+                if args.compare_warmup:
+                    variants = [("cold", {"FER_WARMUP": "0"}, None), ("warm", {"FER_WARMUP": "1"}, None)]
+                elif args.compare_code:
+                    variants = [(f"code {args.compare_code}", None, args.compare_code), ("this code", None, None)]
+                else:
+                    variants = [("this code", None, None)]
+                firsts: dict[str, list[float]] = {label: [] for label, _, _ in variants}
+                for _ in range(args.repeat):
+                    for label, env, code in variants:
+                        results.append(run_one(p, video, n, seconds, env, code))
+                        print(json.dumps({"variant": label, **asdict(results[-1])}), flush=True)
+                        if results[-1].first_processed_s is not None:
+                            firsts[label].append(results[-1].first_processed_s)
+                if len(variants) == 2 and all(firsts.values()):
+                    (a, fa), (b, fb) = firsts.items()
+                    ma, mb = statistics.median(fa), statistics.median(fb)
+                    print(f"{n} face(s), START -> first boxed frame: {a} median {ma:.2f} s ({min(fa):.2f}-{max(fa):.2f}), "
+                          f"{b} median {mb:.2f} s ({min(fb):.2f}-{max(fb):.2f}), {b} / {a} {mb / ma:.2f}", flush=True)
+            cols = [("faces", "faces"), ("START visible s", "start_visible_s"), ("first frame s", "first_processed_s"),
             ("processed fps", "processed_fps"), ("browser fps", "browser_fps"), ("latency ms", "latency_ms"),
             ("RSS start MB", "rss_start_mb"), ("RSS end MB", "rss_end_mb"), ("RSS max MB", "rss_max_mb")]
     print("\n" + " | ".join(c for c, _ in cols))

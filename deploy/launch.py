@@ -1,6 +1,10 @@
 """`streamlit run app.py`, with the live page's heavy libraries loaded before the server answers.
 
-    python deploy/launch.py [streamlit run options, e.g. --server.port 8502]
+    python deploy/launch.py [--verbose] [streamlit run options, e.g. --server.port 8502]
+
+The terminal shows the server's address, warnings and errors; the native libraries' start-up notes
+and Streamlit's external-address note are filtered out (fer/native_log.py). ``--verbose`` (or
+``FER_VERBOSE=1``) shows everything.
 
 Streamlit runs a page's code only when a browser opens it, so the first visitor of a fresh server
 also waited for aiortc, PyAV, OpenCV, LiteRT, pandas and Plotly to load before START could show:
@@ -44,9 +48,15 @@ def preload() -> None:
 def main() -> None:
     os.chdir(REPO)  # .streamlit/config.toml is read from the working directory
     sys.path.insert(0, str(REPO))
+    args = sys.argv[1:]
+    if "--verbose" in args:
+        args.remove("--verbose")
+        os.environ["FER_VERBOSE"] = "1"  # app.py's filter, in this same process, stays off too
+    from fer.native_log import install_noise_filter
+    install_noise_filter()
     preload()
     from streamlit.web import cli
-    sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", "app.py", *args]
     sys.exit(cli.main())
 
 

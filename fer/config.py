@@ -75,6 +75,9 @@ def fer2013_root() -> Path:
     """The folder-per-class FER2013 copy (train/ val/ test/)."""
     return data_root() / "fer2013"
 
+#: The data sets of the shared data folder by folder name, as people know them.
+DATA_SET_NAMES: dict[str, str] = {"fer2013": "FER2013", "rafdb": "RAF-DB", "affectnet": "AffectNet", "ferplus": "FER+"}
+
 #: Extra border around a Haar box before cropping, as a fraction of the box side (FER2013 crops
 #: show a little more than the Haar box does).
 CROP_MARGIN = 0.1

@@ -4,8 +4,10 @@ LiteRT's C++ core prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU
 TensorFlow prints CUDA probes and CPU-feature notes before its own log level applies
 (TF_CPP_MIN_LOG_LEVEL can't reach them: they come before absl's logging starts). They go straight
 to file descriptor 2, so the CLI routes fd 2 through a pipe and drops just those lines; everything
-else (warnings, errors, tracebacks) passes through as it is written. ``--verbose`` or
-``FER_VERBOSE=1`` turns the filter off.
+else (warnings, errors, tracebacks) passes through as it is written. The dashboard's server does the
+same for its whole life (``install_noise_filter``), which also drops Streamlit's "Did not auto
+detect external IP" note (it looks the address up on the internet, which this product never has).
+``--verbose`` or ``FER_VERBOSE=1`` turns the filter off.
 """
 from __future__ import annotations
 
@@ -25,17 +27,22 @@ NOISE = re.compile(
     rb"|cuda_executor\.cc:\d+\]|cuda_dnn\.cc:\d+\]|cuda_blas\.cc:\d+\]|cuda_fft\.cc:\d+\]"
     rb"|cpu_feature_guard\.cc:\d+\]"
     rb"|^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags"
-    rb"|oneDNN custom operations are on")
+    rb"|oneDNN custom operations are on"
+    rb"|Did not auto detect external IP"
+    rb"|^Please go to https://docs\.streamlit\.io/\S+ for debugging hints")
 
 
 def verbose_requested() -> bool:
     return os.environ.get("FER_VERBOSE") == "1"
 
 
-@contextmanager
-def quiet_native_noise(pattern: re.Pattern[bytes] = NOISE) -> Iterator[None]:
-    """Run the block with fd 2 filtered line by line: lines matching ``pattern`` are dropped, the rest
-    reach the real stderr at once. Also lowers TensorFlow's own C++ log level to warnings."""
+_installed = False
+_install_lock = threading.Lock()
+
+
+def _start_filter(pattern: re.Pattern[bytes]) -> tuple[int, threading.Thread]:
+    """Point fd 2 at a pipe whose reader drops the lines matching ``pattern``; returns the real stderr's
+    fd (a duplicate) and the reading thread."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     sys.stderr.flush()
     real = os.dup(2)
@@ -44,6 +51,27 @@ def quiet_native_noise(pattern: re.Pattern[bytes] = NOISE) -> Iterator[None]:
     os.close(write_end)
     pump = threading.Thread(target=_pump, args=(read_end, real, pattern), name="stderr-filter", daemon=True)
     pump.start()
+    return real, pump
+
+
+def install_noise_filter(pattern: re.Pattern[bytes] = NOISE) -> bool:
+    """Filter fd 2 for the rest of this process (a long-running server), unless ``verbose_requested()``.
+    Once per process however often it is called (app.py runs on every rerun); True when installed."""
+    global _installed
+    if verbose_requested():
+        return False
+    with _install_lock:
+        if not _installed:
+            _start_filter(pattern)
+            _installed = True
+    return True
+
+
+@contextmanager
+def quiet_native_noise(pattern: re.Pattern[bytes] = NOISE) -> Iterator[None]:
+    """Run the block with fd 2 filtered line by line: lines matching ``pattern`` are dropped, the rest
+    reach the real stderr at once. Also lowers TensorFlow's own C++ log level to warnings."""
+    real, pump = _start_filter(pattern)
     try:
         yield
     finally:

@@ -30,8 +30,11 @@ _FONT = cv2.FONT_HERSHEY_SIMPLEX
 GAP = 3
 #: Bar chart sizes tried, as fractions of the preferred size.
 BAR_SCALES = (1.0, 0.75, 0.5)
-#: A bar row thinner than this, or a bar shorter, is not worth drawing: label only.
-MIN_ROW, MIN_BAR = 4, 24
+#: Bar rows at least this tall carry their class's name; thinner rows would be unnamed stripes.
+NAMED_ROW = 10
+#: A bar row thinner than this (too thin to name its class), or a bar shorter, is not worth
+#: drawing: label only.
+MIN_ROW, MIN_BAR = NAMED_ROW, 24
 #: Smallest tag text (OpenCV font scale); below it the face is too small to label beside its box.
 MIN_FONT = 0.35
 
@@ -114,7 +117,7 @@ def layout_overlays(width: int, height: int, boxes: Sequence[Box], texts: Sequen
         placed.append(tags[-1][0])
     out = []
     for box, (tag, text, scale, thick) in zip(faces, tags):
-        bars, row = _place_bars(box, n_classes, faces, placed, width, height)
+        bars, row = _place_bars(box, n_classes, faces, placed, width, height) if n_classes else (None, 0)
         if bars is not None:
             placed.append(bars)
         out.append(FaceLayout(box, tag, text, scale, thick, bars, row))
@@ -225,5 +228,5 @@ def _draw_bars(frame: np.ndarray, r: Rect, row: int, probabilities: dict[str, fl
         filled = int(round((length - 1) * float(np.clip(p, 0, 1))))
         if filled > 0:
             cv2.rectangle(frame, (r.x0, y0), (r.x0 + filled, y1), CLASS_COLORS_BGR.get(cls, (255, 255, 255)), -1)
-        if row >= 10:
+        if row >= NAMED_ROW:
             cv2.putText(frame, cls[:3], (r.x0 + 2, y1 - 1), _FONT, row / 36, (255, 255, 255), 1, cv2.LINE_AA)

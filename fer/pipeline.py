@@ -1,6 +1,7 @@
 """One frame's path: BGR frame -> gray -> detect -> crop -> one batched classification -> faces -> draw."""
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ class FramePipeline:
         self.classes = list(self.view.classes)
         self._local = threading.local()
         self._owner = threading.get_ident()  # the constructing thread uses ``self.detector`` itself
+        self._spares: queue.SimpleQueue = queue.SimpleQueue()  # detectors built ahead for new threads
 
     def _thread_detector(self) -> FaceFinder:
         """This thread's detector: ``self.detector`` in the thread that built the pipeline, a copy
@@ -129,8 +131,21 @@ class FramePipeline:
             return self.detector
         d = getattr(self._local, "detector", None)
         if d is None or d.settings != self.detector.settings:
-            d = self._local.detector = make_detector(self.detector.settings)
+            try:
+                d = self._spares.get_nowait()
+            except queue.Empty:
+                d = make_detector(self.detector.settings)
+            self._local.detector = d
         return d
+
+    def stock_detector(self) -> None:
+        """Build a detector now for the next thread that needs one (a live stream's thread), so that
+        stream's first frame finds it ready instead of loading its own (Haar's cascades: ~250 ms)."""
+        self._spares.put(make_detector(self.detector.settings))
+
+    def spare_detectors(self) -> int:
+        """Detectors built ahead by ``stock_detector`` and not yet taken by a thread."""
+        return self._spares.qsize()
 
     def analyse(self, frame_bgr: np.ndarray, near: list[Box] | None = None, rescan: bool = False) -> FrameResult:
         """Every face in a BGR uint8 frame, classified in one batch. With ``near`` (the boxes of the
@@ -195,6 +210,10 @@ class FramePipeline:
         box, found box) pairs, and the detector's hints about the found ones, for ``adopt``."""
         hits = self._thread_detector().search_regions(gray, requests)
         return [(b, f) for b, f, _ in hits], [view for _, _, view in hits]
+
+    def hints(self, boxes: list[Box]) -> list:
+        """This thread's detector's hints about ``boxes`` it just returned (for ``adopt`` elsewhere)."""
+        return self._thread_detector().hints(boxes)
 
     def adopt(self, boxes: list[Box], hints: list) -> None:
         """Boxes found by ``rescan`` on another thread: this thread's detector takes them and their hints."""

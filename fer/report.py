@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import REPO_ROOT
+from .config import DATA_SET_NAMES, REPO_ROOT
 
 #: Metric-set keys in preference order for the headline: the runtime that serves (LiteRT) on test
 #: first, because that is the figure a user actually gets; val only when test was never measured.
@@ -237,3 +237,82 @@ def speed_sources(metadata: dict) -> list[str]:
         if isinstance(entry, dict) and entry.get("command"):
             out.append(f"{entry['command']} ({entry.get('date', 'date not recorded')}, {entry.get('machine', '')})")
     return out
+
+
+def data_set_name(root: str) -> str:
+    """``../shared/data/rafdb/train`` -> ``RAF-DB``; an unknown root keeps its folder name."""
+    parts = Path(root).parts
+    folder = parts[-2] if len(parts) >= 2 and parts[-1] in ("train", "val", "test") else parts[-1] if parts else root
+    return DATA_SET_NAMES.get(folder.lower(), folder)
+
+
+def trained_on(metadata: dict) -> list[str]:
+    """The data sets a model's training images came from, by name, in the order given (a blend:
+    those of the models it averages, recorded in its stages' commands)."""
+    roots = ((metadata.get("data") or {}).get("train") or {}).get("roots") or []
+    return list(dict.fromkeys(data_set_name(r) for r in roots))
+
+
+@dataclass(frozen=True)
+class DataSetFigures:
+    """A model's recorded evaluation on one data set's test split (``evaluate --record``, single pass):
+    accuracy, macro F1, images, recall per class and, when recorded, the confusion matrix."""
+    label: str
+    accuracy: float
+    macro_f1: float
+    n: int
+    recall: dict
+    classes: list
+    confusion: list | None
+    command: str
+
+
+def data_set_figures(metadata: dict) -> list[DataSetFigures]:
+    """One entry per headline data set the model was evaluated on (``fer.classify.model.HEADLINE_SETS`` order,
+    the sidebar's figures), each data set separately: the figures a user can compare across models."""
+    from .classify.model import HEADLINE_SETS
+    out = []
+    evals = metadata.get("evaluations") or {}
+    for label, root, truth in HEADLINE_SETS:
+        for key, r in evals.items():
+            parts = [p.strip() for p in key.split("|")]
+            if len(parts) == 3 and parts[0].endswith(root) and parts[1] == f"truth={truth}" and parts[2] == "single pass":
+                out.append(DataSetFigures(label, r["accuracy"], r["macro_f1"], r["n"], dict(r.get("recall") or {}),
+                                          list(r.get("classes") or metadata.get("classes") or []),
+                                          r.get("confusion"), r.get("command", "")))
+                break
+    return out
+
+
+def test_split_description(metadata: dict) -> str:
+    """What the ``test`` metric sets were measured on: one data set's name, or the pooled sets'
+    names ("FER2013 + RAF-DB + AffectNet test, pooled") for a model tested on several at once."""
+    roots = (metadata.get("config") or {}).get("test") or []
+    names = list(dict.fromkeys(data_set_name(r) for r in roots))
+    if len(names) > 1:
+        return " + ".join(names) + " test, pooled"
+    return f"{names[0]} test" if names else "test"
+
+
+@dataclass(frozen=True)
+class BestEpoch:
+    """The epoch chosen on validation, and where that figure comes from (``""``: the model's own run)."""
+    epoch: int
+    source: str = ""
+
+
+def best_epoch(metadata: dict, history: list[dict] | None = None) -> BestEpoch | None:
+    """The model's best (validation-chosen) epoch: the training record's, else the last trained
+    stage's (a blend or a staged model keeps it per stage), else the epoch of the best validation
+    figure in ``history.csv``; None only when none of these is known."""
+    if isinstance(metadata.get("best_epoch"), int):
+        return BestEpoch(metadata["best_epoch"])
+    for st in reversed(metadata.get("stages") or []):
+        if isinstance(st, dict) and isinstance(st.get("best_epoch"), int):
+            return BestEpoch(st["best_epoch"], f"stage '{st.get('stage', '?')}'")
+    history = history or []
+    key = next((k for k in ("val_source_mean", "val_accuracy") if any(k in r for r in history)), None)
+    if key:
+        best = max((r for r in history if key in r), key=lambda r: r[key])
+        return BestEpoch(int(best.get("epoch", 0)) + 1, f"history.csv, highest {key}")
+    return None

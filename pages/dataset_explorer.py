@@ -2,8 +2,9 @@
 corrupt files, duplicates and train/test leakage), a paged thumbnail grid, and where the selected
 model disagrees with the labels (the quickest way to find mislabeled images).
 
-Reads only inside the configured roots (FER2013 when present, plus ``FER_EXPLORER_ROOTS``); the
-logic lives in ``fer.train.audit``, the figures in ``ui.charts``.
+Reads only inside the configured roots (every data set of the data folder, plus
+``FER_EXPLORER_ROOTS``), named by data set and path relative to the data folder, never by this
+machine's absolute path; the logic lives in ``fer.train.audit``, the figures in ``ui.charts``.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from fer.train.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit, confine,
-                       configured_roots, index_dataset, index_signature, predict_split, thumbnail)
+from fer.train.audit import (ROOTS_ENV, SINGLE_SPLIT, AuditReport, DataSetIndex, PathRefused, SplitPredictions, audit,
+                             confine, configured_roots, index_dataset, index_signature, predict_split, root_label,
+                             thumbnail)
 from fer.classes import class_view, fold_predictions
 from fer.classify.model import ModelError
 from ui.charts import class_counts, confusion_heatmap, counter_bars
@@ -68,8 +70,11 @@ def overview(index: DataSetIndex) -> None:
     single = index.splits == [SINGLE_SPLIT]
     c1, c2, c3 = st.columns(3)
     c1.metric("Images", f"{index.total():,}")
-    c2.metric("Splits", f"none: one folder of classes ({index.root.name})" if single else ", ".join(index.splits))
+    c2.metric("Splits", "none" if single else ", ".join(index.splits),
+              help="Class folders straight under the chosen folder: no train/val/test split" if single else None)
     c3.metric("Classes", len(index.classes()))
+    if single:
+        st.caption(f"One folder of classes ({index.root.name}), without splits.")
     st.plotly_chart(class_counts(counts), key="ex_counts_chart")
     if single:
         table = [{"class": c, "images": counts[SINGLE_SPLIT].get(c, 0)} for c in index.classes()]
@@ -241,8 +246,9 @@ def main() -> None:
         st.warning(f"No data set folder configured: FER2013 was not found and {ROOTS_ENV} is empty. "
                    f"Set {ROOTS_ENV} to one or more folder-per-class data sets.")
         return
-    root = st.selectbox("Data set", roots, format_func=str, key="ex_root",
-                        help=f"FER2013 when present, plus the folders listed in {ROOTS_ENV}.")
+    root = st.selectbox("Data set", roots, format_func=root_label, key="ex_root",
+                        help=f"Every data set in the data folder, plus the folders listed in {ROOTS_ENV}; "
+                             "each named by its path relative to the data folder.")
     sub = st.text_input("Sub-folder (optional)", key="ex_sub",
                         help="A folder inside the chosen data set, e.g. `test`; paths outside it are refused.")
     try:
@@ -250,17 +256,18 @@ def main() -> None:
     except PathRefused as e:
         st.error(f"Refused: {e}")
         return
+    shown = root_label(root) + (f" / {sub.strip()}" if sub.strip() else "")
     if not folder.is_dir():
-        st.error(f"Not a folder: {folder}")
+        st.error(f"Not a folder: {shown}")
         return
     signature = index_signature(folder)
     try:
         index = _index(str(folder), signature)
     except OSError as e:
-        st.error(f"Could not list {folder}: {e}")
+        st.error(f"Could not list {shown}: {e.strerror or type(e).__name__}")
         return
     if index.total() == 0:
-        st.warning(f"No images found under {folder} (expected <split>/<class>/*.jpg or <class>/*.jpg).")
+        st.warning(f"No images found under {shown} (expected <split>/<class>/*.jpg or <class>/*.jpg).")
         return
     overview(index)
     audit_section(index, signature)

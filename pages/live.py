@@ -9,7 +9,7 @@ from fer.faces.detectors import detector_label
 from fer.classify.model import ModelError
 from ui import rtc
 from ui.live_stream import (CAMERA_KEY, FILE_KEY, camera_streamer, discard_upload, file_streamer, live_state,
-                            release_streamer, store_upload)
+                            release_streamer, store_upload, warm_for_stream)
 from ui.resources import get_pipeline
 from ui.sidebar import current_settings
 
@@ -17,6 +17,25 @@ from ui.sidebar import current_settings
 REFRESH_S = 0.4
 #: No processed frame for this long while playing means the stream has stalled.
 STALL_S = 4.0
+
+
+
+def offer_session_csv(slot, state) -> bool:
+    """The session's CSV download once the session has recorded a face (before, a file of only its
+    header would be all there is to download: the button is shown disabled, saying so). Returns
+    whether the live download is offered."""
+    if not len(state.session.log):
+        slot.download_button("Download session (CSV)", data=b"", disabled=True, key="live_csv_waiting",
+                             help="Offered once a session has recorded a face: press START.")
+        return False
+    # Resolved on click, not now: a START after this run began replaces the session's log.
+    slot.download_button("Download session (CSV)", data=lambda: state.session.log.to_csv_bytes(), mime="text/csv",
+                         on_click="ignore", file_name="fer-session.csv", key="live_csv",
+                         help="Every face seen in the session, none left out: ISO time stamp, seconds since "
+                              "START, face id, box, every expression's probability (seven or five, as chosen in "
+                              "the sidebar) and the label.")
+    return True
+
 
 st.title("Live expressions")
 state = live_state()
@@ -28,12 +47,8 @@ video_col, panel_col = st.columns([3, 2], gap="medium")
 # ("Deferred file not found" on click).
 with panel_col:
     slots = {"status": st.empty(), "metrics": st.empty(), "faces": st.empty(), "timeline": st.empty()}
-    # Resolved on click, not now: a START after this run began replaces the session's log.
-    st.download_button("Download session (CSV)", data=lambda: state.session.log.to_csv_bytes(), mime="text/csv",
-                       on_click="ignore", file_name="fer-session.csv", key="live_csv",
-                       help="Every face seen in the session, none left out: ISO time stamp, seconds since "
-                            "START, face id, box, every expression's probability (seven or five, as chosen in "
-                            "the sidebar) and the label.")
+    csv_slot = st.empty()
+    csv_offered = offer_session_csv(csv_slot, state)
     if state.session.earlier:
         with st.expander(f"Earlier sessions of this visit ({len(state.session.earlier)})"):
             for i, old in enumerate(reversed(state.session.earlier)):
@@ -79,6 +94,7 @@ if settings.model_name is None:
     st.stop()
 try:
     state.pipeline = get_pipeline(settings.model_name, settings.detector, classes=settings.class_view)
+    warm_for_stream(state.pipeline)  # in the background, before START: the first frame finds it ready
 except (ModelError, RuntimeError, ValueError) as e:
     state.pipeline = None
     st.error(f"The model could not be loaded: {e}")
@@ -120,6 +136,8 @@ while playing and ctx.state.playing:
                                 "Press STOP, then START again.")
     else:
         slots["status"].empty()
+    if not csv_offered and len(state.session.log):  # the session's first face: now worth offering
+        csv_offered = offer_session_csv(csv_slot, state)
     if update is not None and update is not last_update:
         timeline = now - last_timeline >= TIMELINE_REFRESH_S
         rows = state.session.log.since(update.time_s - TIMELINE_SPAN_S) if timeline else None

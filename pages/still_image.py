@@ -72,6 +72,9 @@ def show_result(res: StillResult, model_name: str | None, flip: bool, heatmap_me
                         ex = explain(res.crops[i], model_classes.index(face.label), model_name, flip, heatmap_method)
                     st.image(ex.overlay, channels="BGR", width="stretch",
                              caption=f"{METHOD_NOTES[ex.method]} for '{ex.label}'")
+                    if ex.fallback:
+                        st.warning(f"**{heatmap_method} could not explain this face**: {ex.fallback}. "
+                                   f"Shown instead: {METHOD_NOTES[ex.method]}. {OCCLUSION} works for every face.")
                 except (ModelError, ImportError, ValueError) as e:
                     st.info(f"No heat map: {e}")
         with right:

@@ -139,11 +139,15 @@ def test_confine_never_returns_a_path_outside_the_root(tmp_path_factory, parts):
     assert out == root.resolve() or out.is_relative_to(root.resolve())
 
 
-def test_configured_roots_are_fer2013_plus_the_environment_folders(fer_root, tmp_path):
+def test_configured_roots_are_every_data_set_of_the_data_folder_plus_the_environment_folders(fer_root, tmp_path):
+    from fer.config import data_root
     extra = tmp_path / "mine"
     extra.mkdir()
     roots = configured_roots({audit.ROOTS_ENV: os.pathsep.join([str(extra), str(tmp_path / "missing"), ""])})
-    assert roots == [fer_root.resolve(), extra.resolve()]
+    in_data = sorted(d.resolve() for d in data_root().iterdir() if d.is_dir() and any(c.is_dir() for c in d.iterdir()))
+    assert roots[0] == fer_root.resolve() and roots[-1] == extra.resolve()
+    assert sorted(roots[:-1]) == in_data and len(in_data) >= 1
+    assert (data_root() / "videos").resolve() not in roots  # a folder of files is not a data set
 
 
 def test_predictions_over_a_split_match_the_classifier_and_fill_the_confusion_matrix(fer_root, classifier):

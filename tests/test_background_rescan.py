@@ -77,3 +77,32 @@ def test_missed_faces_region_searches_run_off_the_frame_thread_and_find_as_many(
             assert len(searched) == pooled, "the inline way sent region searches to the pool"
     # Measured 2026-12-02: 81.4 % of the walking clip's faces shown either way (three runs each).
     assert shares[True] >= shares[False] - 0.03, shares
+
+
+def test_a_live_streams_first_frame_scans_every_view_beside_the_stream(classifier):
+    """The first frame's boxes come from the quick scan at once; the every-view scan that used to hold
+    that frame back runs in the pool, and what it finds is on screen a few frames later. The frame:
+    the head-pose clip's fourth, whose two turned heads only Haar's other views find."""
+    import cv2
+
+    from fer.faces.detectors.base import iou
+    from video_clips import HEAD_POSE, real_clip
+    frame = real_clip(HEAD_POSE).frames[3]
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    every_view, upright = make_detector().detect(gray), make_detector().rescan(gray, turn=0)
+    assert len(every_view) == 2 and len(upright) < 2, "the premise: only the other views find both"
+    pipe = FramePipeline(classifier, make_detector())
+    inline = []
+    detect = pipe.detector.detect
+    pipe.detector.detect = lambda *a, **kw: inline.append(1) or detect(*a, **kw)
+    session = LiveSession(read_every_s=LIVE_READ_EVERY_S, background_rescans=True)
+    session.process(frame.copy(), pipe)
+    assert inline == [], "the every-view scan ran inside the stream's first frame"
+    deadline = time.monotonic() + 30
+    while session._background.busy() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(3):
+        session.process(frame.copy(), pipe)
+    shown = [f.box for f in session.latest().faces]
+    for box in every_view:
+        assert max((iou(box, b) for b in shown), default=0) >= 0.5, (every_view, shown)

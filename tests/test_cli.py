@@ -92,6 +92,23 @@ def test_a_missing_model_is_a_clear_error(tmp_path):
     assert "no model at" in out.stderr and "Traceback" not in out.stderr
 
 
+def test_evaluate_record_keeps_the_confusion_matrix_for_the_model_report(classifier, tmp_path, fer_root):
+    import shutil
+    folder = tmp_path / "m"
+    shutil.copytree(classifier.info.path, folder, ignore=shutil.ignore_patterns("checkpoints", "*.keras"))
+    data = tmp_path / "data"
+    for path, cls in stratified_sample(fer_root / "test", 5, seed=2):
+        (data / cls).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, data / cls / path.name)
+    out = run_cli("evaluate", str(data), "--model", str(folder), "--no-flip", "--record", "--json")
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    (rec,) = [v for k, v in json.loads((folder / "metadata.json").read_text())["evaluations"].items()
+              if k.split("|")[0].strip().endswith("/data")]
+    assert rec["confusion"] == r["confusion"] and rec["classes"] == r["classes"]
+    assert sum(map(sum, rec["confusion"])) == r["n"]
+
+
 def test_the_installed_fer_command_is_python_minus_m_fer(tmp_path):
     """``pip install -e .`` (pyproject.toml's console script) puts a ``fer`` command beside Python that
     runs the same command line, from any directory."""

@@ -139,3 +139,28 @@ def test_the_engine_modules_do_not_import_tensorflow_and_explaining_loads_aiortc
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_the_occlusion_overlay_leaves_the_face_untinted_where_the_map_is_cold(fer_root, classifier):
+    import cv2
+    from fer.classify.explain import OCCLUSION
+    for crop in _faces(fer_root, "happy", 3):
+        ex = explain_face(classifier, crop, method=OCCLUSION)
+        heat = cv2.resize(ex.heatmap, (OVERLAY_SIZE, OVERLAY_SIZE), interpolation=cv2.INTER_CUBIC)
+        face = cv2.resize(crop, (OVERLAY_SIZE, OVERLAY_SIZE), interpolation=cv2.INTER_CUBIC).astype(int)
+        cold, hot = heat < 0.1, heat > 0.8
+        assert cold.mean() > 0.1 and hot.any()  # the premise: the map has both
+        tint = np.abs(ex.overlay.astype(int) - face[..., None]).max(axis=2)
+        assert np.median(tint[cold]) <= 12, "cold regions are tinted: the face is hard to see there"
+        assert np.median(tint[hot]) >= 60, "hot regions must stand out"
+
+
+def test_a_cam_that_falls_back_to_saliency_says_why(fer_root, classifier):
+    crops = _faces(fer_root, "happy", 12) + _faces(fer_root, "sad", 12)
+    results = [explain_face(classifier, c, method=GRAD_CAM) for c in crops]
+    fell_back = [r for r in results if r.method == SMOOTHGRAD]
+    if not fell_back:
+        pytest.skip("Grad-CAM found evidence on every face here: no fallback to check")
+    for r in fell_back:
+        assert r.fallback and GRAD_CAM in r.fallback and r.label in r.fallback
+    assert all(r.fallback is None for r in results if r.method == GRAD_CAM)

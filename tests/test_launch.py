@@ -38,3 +38,35 @@ def test_the_launcher_starts_without_a_usable_model(tmp_path):
     """No model: the server still starts, and the page says what is wrong (tests/browser)."""
     r = _probe({"FER_MODELS_DIR": str(tmp_path)})
     assert r["cached"] == [] and not r["tensorflow"], r
+
+
+def _start_and_read(*extra: str) -> tuple[str, str]:
+    """Start the dashboard as a user does (no address option: Streamlit then looks up the machine's
+    external address) and return its (stdout, stderr) once it has printed where it listens."""
+    import signal
+    import socket
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "deploy/launch.py", "--server.port", str(port), *extra], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={k: v for k, v in os.environ.items() if k != "FER_VERBOSE"})
+    out = ""
+    try:
+        deadline = time.monotonic() + 120
+        while "Local URL" not in out and time.monotonic() < deadline and proc.poll() is None:
+            out += proc.stdout.readline()
+        assert "Local URL" in out, out
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        rest, err = proc.communicate(timeout=60)
+    return out + rest, err
+
+
+def test_the_server_starts_quietly_and_verbose_shows_the_native_notes():
+    out, err = _start_and_read()
+    assert "XNNPACK delegate" not in err and "Did not auto detect external IP" not in err, err
+    assert "Traceback" not in err
+    out, err = _start_and_read("--verbose")
+    assert "Created TensorFlow Lite XNNPACK delegate" in err, err  # what the quiet start filtered

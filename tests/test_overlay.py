@@ -100,13 +100,53 @@ def test_a_face_filling_a_portrait_photo_keeps_its_bars_off_the_face(pipeline, v
     ok, buf = cv2.imencode(".png", frame)
     res = analyse_still(buf.tobytes(), "portrait.png", pipeline)
     assert len(res.faces) == 1
-    redrawn = frame.copy()
-    layout = draw_faces_layout(redrawn, res.faces, numbered=True)
-    np.testing.assert_array_equal(redrawn, res.annotated)  # the still page's picture is this layout
+    layout = draw_faces_layout(frame.copy(), res.faces, numbered=True)
     _check_no_overlaps(layout, 384, 570)
     (f,) = layout.faces
     assert f.bars is not None and f.text.startswith("1: ")
     assert encode_png(res.annotated)
+
+
+def test_a_still_is_numbered_in_reading_order_without_bars_and_the_cli_json_agrees(pipeline, val_faces, tmp_path):
+    """Sizes chosen so the detector's order (largest first) is not the reading order: a small face top
+    left, a large one top right, a middle-sized one below."""
+    import cv2
+    import json
+    import subprocess
+    import sys
+    boxes = [Box(40, 40, 120, 120), Box(300, 30, 200, 200), Box(60, 300, 160, 160)]
+    frame, found = _frame_with(val_faces, 560, 500, boxes, pipeline, seed=5)
+    assert [f.box.w for f in found] != sorted(f.box.w for f in found)  # the premise: size order differs
+    ok, buf = cv2.imencode(".png", frame)
+    res = analyse_still(buf.tobytes(), "group.png", pipeline)
+    centres = [(f.box.x + f.box.w / 2, f.box.y + f.box.h / 2) for f in res.faces]
+    nearest = [min(range(3), key=lambda j: abs(boxes[j].x + boxes[j].w / 2 - cx) + abs(boxes[j].y + boxes[j].h / 2 - cy))
+               for cx, cy in centres]
+    assert nearest == [0, 1, 2]  # top left, top right, then the row below
+    redrawn = frame.copy()
+    layout = draw_faces_layout(redrawn, res.faces, bars=False, numbered=True)
+    np.testing.assert_array_equal(redrawn, res.annotated)  # tags "1:", "2:", "3:" in that order, no bars
+    assert [f.text.split(":")[0] for f in layout.faces] == ["1", "2", "3"]
+    assert all(f.bars is None for f in layout.faces)
+    path = tmp_path / "group.png"
+    path.write_bytes(buf.tobytes())
+    cli = subprocess.run([sys.executable, "-m", "fer", "predict", "--json", "--detector", "haar", str(path)],
+                         capture_output=True, text=True, timeout=300)
+    (entry,) = json.loads(cli.stdout)
+    assert [f["face"] for f in entry["faces"]] == [1, 2, 3]
+    assert [f["box"] for f in entry["faces"]] == [list(f.box) for f in res.faces]
+    table = subprocess.run([sys.executable, "-m", "fer", "predict", "--detector", "haar", str(path)],
+                           capture_output=True, text=True, timeout=300).stdout
+    assert [line.split(":")[0].strip() for line in table.splitlines()[1:]] == ["Face 1", "Face 2", "Face 3"]
+
+
+def test_bar_charts_are_drawn_with_rows_tall_enough_to_name_their_classes_or_not_at_all():
+    from fer.overlay import NAMED_ROW
+    for side in range(30, 220, 10):  # a 60 px face split seven ways had 8 px rows: unnamed stripes
+        (f,) = layout_overlays(640, 480, [Box(200, 150, side, side)], ["1: happy 80%"], 7).faces
+        assert f.bars is None or f.row >= NAMED_ROW, (side, f.row)
+    (f,) = layout_overlays(640, 480, [Box(200, 150, 160, 160)], ["1: happy 80%"], 0).faces
+    assert f.bars is None  # no classes to chart: no space kept for a chart
 
 
 def test_live_tags_carry_the_track_id(pipeline, val_faces):

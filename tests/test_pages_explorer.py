@@ -137,7 +137,7 @@ def test_a_sub_folder_of_classes_shows_no_pseudo_split_and_one_count_column(plan
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     m = _metrics(at)
-    assert "all" not in m["Splits"] and m["Splits"].startswith("none"), m["Splits"]
+    assert m["Splits"] == "none", m["Splits"]  # short enough to show whole; the folder is in a caption
     table = _table(at, "class")
     assert list(table.columns) == ["class", "images"], list(table.columns)
     assert dict(zip(table["class"], table["images"])) == {"happy": 6, "sad": 5, "surprise": 5}
@@ -150,3 +150,24 @@ def test_file_names_under_thumbnails_break_only_at_their_joints():
     assert breakable_file_name("a-b_c.d.png") == f"a-{BREAK}b_{BREAK}c.d{BREAK}.png"
     assert breakable_file_name("plain") == "plain"
     assert breakable_file_name("x.jpg").replace(BREAK, "") == "x.jpg"
+
+
+def test_every_data_set_of_the_data_folder_is_offered_by_name_and_relative_path(fer_root):
+    from fer.config import DATA_SET_NAMES, data_root
+    base = data_root()
+    sets = [d for d in base.iterdir() if d.is_dir() and any(c.is_dir() for c in d.iterdir())]
+    at = _page()
+    picker = at.selectbox(key="ex_root")
+    labels = list(picker.options)
+    for d in sets:
+        assert f"{DATA_SET_NAMES.get(d.name, d.name)} · {d.name}" in labels, labels
+    absolute = str(base.resolve())
+    for d in sets:
+        picker = at.selectbox(key="ex_root")
+        picker.set_value(d.resolve())
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        shown = [e.value for e in (*at.markdown, *at.caption, *at.error, *at.warning, *at.info)]
+        shown += [m.value for m in at.metric] + [m.label for m in at.metric]
+        assert not [t for t in shown if absolute in str(t)], "the machine's data path is shown"
+        assert _metrics(at)["Images"] != "0"

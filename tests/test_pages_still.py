@@ -246,3 +246,23 @@ def test_opening_the_pages_does_not_import_tensorflow():
     """)
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_each_face_that_the_chosen_heat_map_method_cannot_explain_says_why_on_the_page(fer_root):
+    from fer.classify.explain import GRAD_CAM, SMOOTHGRAD
+    faces = detectable_faces(fer_root, "happy", 3) + detectable_faces(fer_root, "sad", 3)
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    at.selectbox(key="still_heat_method").set_value(GRAD_CAM)
+    at.file_uploader(key="still_uploads").set_value(
+        [(f"face{i}.jpg", jpeg(photo_of(f)), "image/jpeg") for i, f in enumerate(faces)])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    captions = [cap for img in at.get("image") for cap in img.captions if " for '" in cap]
+    assert len(captions) == len(faces)
+    fallbacks = sum(cap.startswith(METHOD_NOTES[SMOOTHGRAD]) for cap in captions)
+    if not fallbacks:
+        pytest.skip("Grad-CAM explained every face here: no fallback to report")
+    warnings = [w.value for w in at.warning if f"{GRAD_CAM} could not explain this face" in w.value]
+    assert len(warnings) == fallbacks, (captions, warnings)
+    assert all("found no evidence for" in w for w in warnings)

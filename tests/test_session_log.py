@@ -105,8 +105,8 @@ def test_a_new_stream_keeps_the_previous_session_downloadable(classifier, fer_ro
     frames = [compose([c], face_px=160)[0] for c in crops]
     frame = next(f for f in frames if [x.label for x in pipeline.analyse(f.copy()).faces] == ["happy"])
     session = LiveSession()
-    for _ in range(5):
-        session.process(frame.copy(), pipeline)
+    for i in range(5):  # a second of stream: long enough to be a face of the summary, not a brief detection
+        session.process(frame.copy(), pipeline, at=i * 0.25)
     first = session.log
     first_csv = first.to_csv()
     assert len(first) > 0 and session.earlier == []

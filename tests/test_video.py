@@ -156,3 +156,78 @@ def test_ctrl_c_leaves_a_csv_of_whole_rows_ending_with_an_interrupted_row(two_fa
     # The finished file: 2 faces x 56 frames, less the frames that confirm each track.
     assert sum(x["source"] == str(clips[0]) for x in rows) == 2 * (56 - CONFIRMED_AT)
     assert "FAILED" in stdout  # the summary still printed, the cut-off file marked
+
+
+def cut_at_frame(src, out, keep: int) -> None:
+    """Copy ``src`` up to the end of its ``keep``-th packet: the file ends cleanly at a frame boundary,
+    as a recording cut off mid-write does, and decodes ``keep`` frames without any decoder error."""
+    with av.open(str(src)) as c:
+        packets = [p for p in c.demux(c.streams.video[0]) if p.size]
+        end = max(p.pos + p.size for p in packets[:keep])
+    out.write_bytes(src.read_bytes()[:end])
+
+
+def still_room_clip(out, frames: int = 12) -> None:
+    """A real room with no face in it (fer.clips' background), as H.264."""
+    from fer.train.clips import real_background
+    room = real_background(320, 240)
+    with av.open(str(out), mode="w") as c:
+        s = c.add_stream("libx264", rate=12)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for i in range(frames):
+            vf = av.VideoFrame.from_ndarray(room, format="bgr24")
+            vf.pts = i
+            c.mux(s.encode(vf))
+        c.mux(s.encode(None))
+
+
+def test_every_input_is_accounted_for_in_a_status_file_and_on_the_terminal(two_face_clip, fer_root, tmp_path):
+    cut = tmp_path / "cut.mp4"
+    cut_at_frame(two_face_clip, cut, 21)
+    with av.open(str(cut)) as c:  # the premise: it decodes 21 of 56 frames with no error at all
+        assert c.streams.video[0].frames == 56 and sum(1 for _ in c.decode(video=0)) == 21
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(next((fer_root / "test" / "happy").iterdir()).read_bytes())
+    empty, room, intact = tmp_path / "empty.mp4", tmp_path / "room.mp4", tmp_path / "intact.mp4"
+    empty.write_bytes(b"")
+    still_room_clip(room)
+    shutil.copy(two_face_clip, intact)
+    out = tmp_path / "out.csv"
+    inputs = [cut, photo, empty, room, intact]
+    r = run_cli("video", *map(str, inputs), "--csv", str(out), "--detector", "blazeface")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+
+    status = {x["source"]: x for x in read_rows(tmp_path / "out.files.csv")}
+    assert list(status) == list(map(str, inputs))
+    assert status[str(cut)]["status"] == "stopped early"
+    assert (status[str(cut)]["frames_announced"], status[str(cut)]["frames_decoded"]) == ("56", "21")
+    assert "stopped early at 00:00:01.750" in status[str(cut)]["error"]  # frame 21 at 12 fps
+    assert status[str(photo)]["status"] == "failed"
+    assert "still image" in status[str(photo)]["error"] and "fer predict" in status[str(photo)]["error"]
+    assert status[str(empty)]["status"] == "failed"
+    assert status[str(room)]["status"] == "no face found"
+    assert (status[str(room)]["frames_analysed"], status[str(room)]["faces"]) == ("12", "0")
+    assert status[str(intact)]["status"] == "ok"
+    assert (status[str(intact)]["frames_decoded"], status[str(intact)]["faces"]) == ("56", "2")
+
+    rows = read_rows(out)
+    errors = {x["source"]: x["error"] for x in rows if x["error"]}
+    assert set(errors) == {str(cut), str(photo), str(empty)}  # the cut file's lost frames are on record
+    assert sum(x["source"] == str(cut) and not x["error"] for x in rows) == 2 * 21
+    assert f"error: {cut}: decoding stopped early" in r.stderr
+    assert f"use `python -m fer predict {photo}`" in r.stderr
+    assert f"warning: {room}: no face found in 12 analysed frame(s)" in r.stderr
+    assert "5 file(s): 1 ok, 1 no face found, 1 stopped early, 2 failed" in r.stderr
+    assert str(tmp_path / "out.files.csv") in r.stderr
+
+
+def test_annotated_copies_of_several_inputs_are_announced_and_may_go_to_a_folder(tmp_path):
+    from fer.offline.video_run import annotated_paths
+    a, b = tmp_path / "x" / "take.mp4", tmp_path / "y" / "take.mp4"
+    assert annotated_paths(tmp_path / "out.mp4", [str(a)]) == [tmp_path / "out.mp4"]
+    assert annotated_paths(tmp_path / "out.mp4", [str(a), str(b)]) == [tmp_path / "out.take.mp4",
+                                                                        tmp_path / "out.take-2.mp4"]
+    folder = tmp_path / "copies"
+    assert annotated_paths(f"{folder}/", [str(a), str(b)]) == [folder / "take.mp4", folder / "take-2.mp4"]
+    r = run_cli("video", str(a), str(b), "--csv", str(tmp_path / "o.csv"), "--annotated", str(tmp_path / "out.mp4"))
+    assert "annotated copies: one per input, as out.take.mp4, ..., out.take-2.mp4" in r.stderr

@@ -29,6 +29,14 @@ TIMELINE_REFRESH_S = 2.0
 TABLE_WIDTH_PX = 350
 #: The expression names' column; each face's column gets a share of the rest, 44-75 px.
 INDEX_WIDTH_PX = 72
+#: Each face's line colour in the timelines, by track id (``face_color``): Plotly's D3 palette, ten
+#: colours far enough apart to tell lines apart; the expressions keep their own colours on the axis.
+FACE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+               "#17becf")
+#: The session summary's column widths (px): the whole table fits the page's main area at 1400 px
+#: with the sidebar open (tests/browser/test_screens_fit.py).
+SUMMARY_WIDTHS = {"Face": 48, "Seen": 64, "From (s)": 64, "To (s)": 64, "Mostly": 72}
+SUMMARY_SHARE_WIDTH = 72
 
 
 def table_widths(n_faces: int) -> tuple[int, int]:
@@ -41,6 +49,30 @@ def table_widths(n_faces: int) -> tuple[int, int]:
 def _css(bgr: tuple[int, int, int]) -> str:
     b, g, r = bgr
     return f"rgb({r},{g},{b})"
+
+
+def face_color(face_id: int) -> str:
+    """A face's line colour, the same for its id in every redraw and in the session's timeline."""
+    return FACE_COLORS[(max(face_id, 1) - 1) % len(FACE_COLORS)]
+
+
+def _expression_axis(classes) -> dict:
+    """The y axis of a timeline: the expressions in class order, each tick label in its own colour."""
+    classes = list(classes)
+    return {"categoryorder": "array", "categoryarray": classes, "type": "category",
+            "range": [-0.5, len(classes) - 0.5], "tickmode": "array", "tickvals": classes,
+            "ticktext": [f"<span style='color:{_css(CLASS_COLORS_BGR.get(c, (128, 128, 128)))}'><b>{c}</b></span>"
+                         for c in classes]}
+
+
+def _face_trace(face_id: int, x: list[float], y: list[str], marker_size: int, hover: str) -> dict:
+    """One face's line in its own colour (``face_color``), markers in the same colour, so its legend
+    entry and its line agree; the expression is the line's height, named in its colour on the axis."""
+    colour = face_color(face_id)
+    return {"type": "scatter", "x": x, "y": y, "mode": "lines+markers", "name": f"#{face_id}",
+            "line": {"width": 2, "color": colour, "shape": "hv"},
+            "marker": {"size": marker_size, "color": colour},
+            "hovertemplate": "face #" + str(face_id) + "<br>" + hover + ": %{y}<extra></extra>"}
 
 
 def faces_in_order(update: LiveUpdate) -> list:
@@ -61,7 +93,8 @@ def faces_table(update: LiveUpdate) -> pd.DataFrame:
 def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_SPAN_S,
                     classes: tuple[str, ...] | list[str] = CLASSES) -> go.Figure:
     """Each face's expression over the last ``span_s`` seconds: time on x, expression on y,
-    one marker trace per face, each point in its expression's colour.
+    one line per face in its own colour (``face_color``, stable per track id), the expressions named
+    in their colours on the y axis.
 
     Built from plain dicts without Plotly's validation: it is redrawn every 0.4 s by every live
     session, and the validating constructors cost ~19 ms of Python per redraw (vs ~1 ms), which with
@@ -74,41 +107,37 @@ def timeline_figure(rows: list[LogRow], now_s: float, span_s: float = TIMELINE_S
     traces = []
     for face_id, face_rows in sorted(by_face.items()):
         thinned = _thin(face_rows, TIMELINE_POINTS_PER_S)
-        traces.append({
-            "type": "scatter", "x": [r.time_s for r in thinned], "y": [r.label for r in thinned],
-            "mode": "lines+markers", "name": f"#{face_id}",
-            "line": {"width": 1, "color": "rgba(128,128,128,0.4)", "shape": "hv"},
-            "marker": {"size": 7, "color": [_css(CLASS_COLORS_BGR.get(r.label, (255, 255, 255))) for r in thinned]},
-            "hovertemplate": "face #" + str(face_id) + "<br>%{x:.1f} s: %{y}<extra></extra>"})
+        traces.append(_face_trace(face_id, [r.time_s for r in thinned], [r.label for r in thinned], 6, "%{x:.1f} s"))
     layout = {"height": 260, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "showlegend": len(by_face) > 1,
               "title": {"text": "Expressions, last minute", "font": {"size": 14}},
               "xaxis": {"title": {"text": "seconds"}, "range": [max(0.0, now_s - span_s), max(now_s, 1.0)]},
-              "yaxis": {"categoryorder": "array", "categoryarray": list(classes), "type": "category",
-                        "range": [-0.5, len(classes) - 0.5]}}
+              "yaxis": _expression_axis(classes)}
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
+def seen_text(seconds: float) -> str:
+    """Time seen, to a tenth of a second under a minute ("12.3 s"), like a person writes it above."""
+    return f"{seconds:.1f} s" if seconds < 60 else format_duration(seconds)
+
+
 def summary_table(summary: SessionSummary) -> pd.DataFrame:
-    """One row per face seen: time seen, first and last seen (s), then the share of its time per expression."""
-    return pd.DataFrame([{"Face": f"#{f.face_id}", "Seen": format_duration(f.seen_s), "From (s)": round(f.first_s, 1),
-                          "To (s)": round(f.last_s, 1), "Mostly": f.top, **f.shares} for f in summary.faces])
+    """One row per face of the session (brief detections left out): time seen, first and last seen
+    (s), then the percentage of its time per expression (0-100)."""
+    return pd.DataFrame([{"Face": f"#{f.face_id}", "Seen": seen_text(f.seen_s), "From (s)": round(f.first_s, 1),
+                          "To (s)": round(f.last_s, 1), "Mostly": f.top,
+                          **{c: round(v * 100, 1) for c, v in f.shares.items()}} for f in summary.faces])
 
 
-def session_timeline_figure(summary: SessionSummary) -> go.Figure:
+def session_timeline_figure(summary: SessionSummary, classes: tuple[str, ...] | list[str] | None = None) -> go.Figure:
     """The whole session's timeline (one point per face per second), built like ``timeline_figure``."""
-    traces = []
-    for face_id, points in summary.timeline.items():
-        traces.append({
-            "type": "scatter", "x": [t for t, _ in points], "y": [label for _, label in points],
-            "mode": "lines+markers", "name": f"#{face_id}",
-            "line": {"width": 1, "color": "rgba(128,128,128,0.4)", "shape": "hv"},
-            "marker": {"size": 6, "color": [_css(CLASS_COLORS_BGR.get(label, (255, 255, 255))) for _, label in points]},
-            "hovertemplate": "face #" + str(face_id) + "<br>%{x:.0f} s: %{y}<extra></extra>"})
+    traces = [_face_trace(face_id, [t for t, _ in points], [label for _, label in points], 5, "%{x:.0f} s")
+              for face_id, points in summary.timeline.items()]
+    if classes is None:
+        classes = list(summary.faces[0].shares) if summary.faces else list(CLASSES)
     layout = {"height": 260, "margin": {"l": 10, "r": 10, "t": 30, "b": 10}, "showlegend": len(traces) > 1,
               "title": {"text": "Expressions, whole session", "font": {"size": 14}},
               "xaxis": {"title": {"text": "seconds"}, "range": [0.0, max(summary.duration_s, 1.0)]},
-              "yaxis": {"categoryorder": "array", "categoryarray": list(CLASSES), "type": "category",
-                        "range": [-0.5, len(CLASSES) - 0.5]}}
+              "yaxis": _expression_axis(classes)}
     return go.Figure(data=traces, layout=layout, _validate=False)
 
 
@@ -119,12 +148,15 @@ def render_summary(summary: SessionSummary, key: str) -> None:
     if not summary.faces:
         st.info("No face was seen in this session.")
         return
-    st.markdown("  \n".join(f"**Face #{f.face_id}**: seen {format_duration(f.seen_s)}, mostly {f.top} "
-                             f"({f.shares[f.top]:.0%} of its time)" for f in summary.faces))
+    st.markdown("  \n".join(f"**Face #{f.face_id}**: seen {seen_text(f.seen_s)}, mostly {f.top} "
+                             f"({f.shares[f.top]:.1%} of its time)" for f in summary.faces))
     table = summary_table(summary)
-    st.dataframe(table, hide_index=True, column_config={
-        c: st.column_config.ProgressColumn(c, format="percent", min_value=0.0, max_value=1.0) for c in CLASSES
-        if c in table.columns})
+    config = {c: (st.column_config.NumberColumn(c, format="%.1f", width=w) if c.endswith("(s)")
+                  else st.column_config.Column(c, width=w)) for c, w in SUMMARY_WIDTHS.items()}
+    config.update({c: st.column_config.ProgressColumn(c, format="%.1f %%", min_value=0.0, max_value=100.0,
+                                                      width=SUMMARY_SHARE_WIDTH)
+                   for c in table.columns if c not in SUMMARY_WIDTHS})
+    st.dataframe(table, hide_index=True, column_config=config)
     st.plotly_chart(session_timeline_figure(summary), key=key, config={"displayModeBar": False})
 
 

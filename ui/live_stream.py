@@ -9,14 +9,17 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
+import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 
 from fer import cv_threads
+from fer.stream.background_rescan import warm_pool
 from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
@@ -46,6 +49,43 @@ def live_state() -> LiveState:
     if _STATE_KEY not in st.session_state:
         st.session_state[_STATE_KEY] = LiveState()
     return st.session_state[_STATE_KEY]
+
+
+#: ``FER_WARMUP=0`` leaves the pipeline cold until the first frame (bench/live_page.py --compare-warmup
+#: measures START -> first boxed frame both ways in one run).
+WARMUP = os.environ.get("FER_WARMUP", "1") != "0"
+_warmed: set[int] = set()
+_warm_lock = threading.Lock()
+
+
+def warm_for_stream(pipeline: FramePipeline | None, frame_shape: tuple[int, int, int] = (480, 640, 3)) -> None:
+    """Get ``pipeline`` ready for a stream's first frame while the page waits for START, in a
+    background thread: a detector built ahead for the stream's thread (a stream's frames run on a
+    thread of their own, which would otherwise load its detector on the first frame: ~250 ms for
+    Haar, 7-8 camera frames dropped as stale), every rescan thread's detector, and the classifier's
+    interpreters for one to four faces. Once per pipeline, plus a new spare detector whenever the
+    last one was taken; returns at once."""
+    if pipeline is None or not WARMUP:
+        return
+    with _warm_lock:
+        first = id(pipeline) not in _warmed
+        if not first and pipeline.spare_detectors() > 0:
+            return
+        _warmed.add(id(pipeline))
+
+    def warm() -> None:
+        try:
+            if first:  # before stocking: the rescan threads would otherwise take the spare
+                warm_pool(pipeline, frame_shape)
+                side = pipeline.classifier.input_size
+                for n in range(1, 5):
+                    pipeline.classifier.predict(np.zeros((n, side, side), np.uint8))
+            if pipeline.spare_detectors() == 0:
+                pipeline.stock_detector()
+        except Exception:  # a failed warm-up only costs the first frame its speed; the stream says why
+            log.exception("warming the live pipeline failed")
+
+    threading.Thread(target=warm, name="fer-warmup", daemon=True).start()
 
 
 def make_frame_callback(state: LiveState):

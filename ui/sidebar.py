@@ -8,6 +8,8 @@ import streamlit as st
 from fer.classes import FIVE, FIVE_CLASS_NOTE, SEVEN, VIEW_NAMES
 from fer.faces.detectors import DEFAULT_DETECTOR, DETECTORS, DetectorSettings
 
+from fer.classify.model import ModelInfo
+
 from .resources import available_models
 
 
@@ -28,8 +30,11 @@ def render_sidebar() -> AppSettings:
     with st.sidebar:
         st.header("Model")
         if models:
-            labels = {m.name: _model_label(m) for m in models}
-            name = st.selectbox("Model", list(labels), format_func=labels.get, key="model_name")
+            by_name = {m.name: m for m in models}
+            # The picker holds names only: a label long enough to carry figures and licence is cut
+            # at the sidebar's width, so those are written out below it, where they can be read.
+            name = st.selectbox("Model", list(by_name), key="model_name")
+            st.markdown(model_card_markdown(by_name[name]))
         else:
             st.error("No model found in models/. Train one with `python -m fer train ...`.")
             name = None
@@ -39,10 +44,12 @@ def render_sidebar() -> AppSettings:
         st.header("Face detector")
         names = list(DETECTORS)
         kind = st.selectbox("Detector", names, index=names.index(DEFAULT_DETECTOR), key="det_name",
-                            format_func=lambda n: DETECTORS[n].label,
+                            format_func=lambda n: detector_name(DETECTORS[n].label),
                             help="BlazeFace, a small neural network, finds turned, tilted, small and "
                                  "close-up faces in a few milliseconds; Haar cascades are the seed's "
                                  "detector, slower and with false faces in real video (docs/detectors.md).")
+        if detector_detail(DETECTORS[kind].label):
+            st.caption(detector_detail(DETECTORS[kind].label))
         d = DetectorSettings()
         min_size = st.slider("Min face size (px)", 24, 200, d.min_size, 4, key="det_min_size")
         if kind == "haar":
@@ -65,10 +72,35 @@ def current_settings() -> AppSettings:
     return st.session_state.get(_KEY) or AppSettings(None, DetectorSettings())
 
 
-def _model_label(m) -> str:
+def detector_name(label: str) -> str:
+    """A registry label's name part ("BlazeFace full range (smaller, farther faces)" -> "BlazeFace full
+    range"): short enough for the picker at the sidebar's width."""
+    return label.split(" (", 1)[0]
+
+
+def detector_detail(label: str) -> str:
+    """The part of a registry label in brackets, shown as a caption under the picker ("" if none)."""
+    return label.split(" (", 1)[1].rstrip(")") if " (" in label else ""
+
+
+def model_card_markdown(m: ModelInfo) -> str:
+    """The chosen model in a few readable lines, all read from its metadata: its name and headline
+    accuracy (FER2013 test first), its other test sets, and its licence: research-only terms of the
+    data it was trained on, named with their data set, or that it has none."""
     figs = m.headline_figures()
+    lines = []
     if figs:
-        shown = " · ".join(f"{k.replace(' test', '')} {v['accuracy']:.1%}" for k, v in figs.items())
-        return f"{m.name} ({shown}{'; research licence' if m.licence else ''})"
-    acc = m.test_accuracy()
-    return f"{m.name} (test {acc:.1%})" if acc is not None else f"{m.name} (test accuracy not measured)"
+        (first, f0), *rest = figs.items()
+        lines.append(f"**{m.name}**: {first} accuracy **{f0['accuracy']:.1%}**")
+        if rest:
+            lines.append("Also " + " · ".join(f"{k.replace(' test', '')} {v['accuracy']:.1%}" for k, v in rest))
+    else:
+        acc = m.test_accuracy()
+        lines.append(f"**{m.name}**: " + (f"test accuracy **{acc:.1%}**" if acc is not None
+                                            else "test accuracy not measured"))
+    if m.licence:
+        sets = ", ".join(term.split(":", 1)[0] for term in m.licence)
+        lines.append(f"Licence: **non-commercial research use only** (trained on {sets}; see the model report)")
+    else:
+        lines.append("Licence: no research-only training data")
+    return "  \n".join(lines)

@@ -20,7 +20,12 @@ and its gradient vanishes, which would make the most convincing faces look unexp
 
 When a CAM has nothing to say (a model without a spatial convolutional layer, or no positive
 evidence for the class) we fall back to SmoothGrad saliency, |d logit / d pixel| averaged over a few
-noisy copies of the crop, which needs nothing but the input gradient.
+noisy copies of the crop, which needs nothing but the input gradient. The explanation then carries
+the reason (``Explanation.fallback``), so a page can say why the chosen method was not used.
+
+The overlay tints the face in proportion to the heat: where the map is cold the face shows as it
+is, so the regions that matter stand out on a readable face (a uniform JET blend paints the
+whole crop dark blue).
 
 The CAMs run on the Keras model (``Classifier.keras_model()``), so TensorFlow is imported only here,
 on the first CAM explanation, never when serving starts. Import order matters in a process that also
@@ -37,12 +42,13 @@ import numpy as np
 
 #: Side of the returned overlay: the 48 px crop is too small to read on screen.
 OVERLAY_SIZE = 192
-#: Heat map opacity over the face.
-OVERLAY_ALPHA = 0.45
+#: Heat map opacity over the face where the map is hottest; it falls with the heat to 0 where the
+#: map is 0, so cold regions leave the face untinted.
+OVERLAY_ALPHA = 0.6
 #: How to read the overlay, one line, for the UI.
 HOW_TO_READ = ("Red/yellow = the regions that pushed the model towards this label the most (with occlusion: "
-               "greying them out lowers this label's probability the most); blue = little influence. "
-               "It shows where the model looked, not why.")
+               "greying them out lowers this label's probability the most); faint or untinted = little "
+               "influence. It shows where the model looked, not why.")
 
 HIRESCAM = "HiResCAM"
 GRAD_CAM = "Grad-CAM"
@@ -67,6 +73,7 @@ class Explanation:
     ``overlay``: (OVERLAY_SIZE, OVERLAY_SIZE, 3) BGR uint8, the crop with the heat map on top.
     ``class_index``/``label``: the class explained. ``method``: ``OCCLUSION``, ``HIRESCAM``,
     ``GRAD_CAM`` or ``SMOOTHGRAD`` (the CAMs' fallback). ``layer``: the feature layer the CAM used (None for saliency).
+    ``fallback``: when ``method`` is not the method asked for, why that one could not explain this face.
     """
     heatmap: np.ndarray
     overlay: np.ndarray
@@ -74,6 +81,7 @@ class Explanation:
     label: str
     method: str
     layer: str | None = None
+    fallback: str | None = None
 
 
 def _load_aiortc_first() -> None:
@@ -187,26 +195,38 @@ class Explainer:
                                  for v in views], axis=0)
                 class_index = int(np.argmax(probs))
             maps = [self.cam(v, class_index, method) for v in views]
-            layer = self.layer
+            layer, fallback = self.layer, None
             if any(m is None for m in maps):
+                fallback = self._why_no_cam(method, class_index)
                 maps = [self.smoothgrad(v, class_index) for v in views]
                 method, layer = SMOOTHGRAD, None
         if flip:
             maps[1] = maps[1][:, ::-1]
         heat = _to_unit(np.mean(maps, axis=0))
         return Explanation(heatmap=heat.astype(np.float32), overlay=overlay(crop, heat), class_index=class_index,
-                           label=self.classes[class_index], method=method, layer=layer)
+                           label=self.classes[class_index], method=method, layer=layer, fallback=fallback)
+
+    def _why_no_cam(self, method: str, class_index: int) -> str:
+        if self.layer is None:
+            return f"this model has no convolutional feature map for {method} to weigh"
+        how = ("its gradients averaged over the face weigh against every location" if method == GRAD_CAM
+               else "no location has gradient x activation above zero")
+        return (f"{method} found no evidence for '{self.classes[class_index]}' in the {self.layer} features "
+                f"({how})")
 
 
 def overlay(crop: np.ndarray, heatmap: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = OVERLAY_ALPHA) -> np.ndarray:
-    """A gray (s, s) or RGB (s, s, 3) uint8 crop and a [0, 1] heat map -> (size, size, 3) BGR uint8,
-    JET-coloured blend."""
+    """A gray (s, s) or RGB (s, s, 3) uint8 crop and a [0, 1] heat map -> (size, size, 3) BGR uint8: the
+    JET colour of each pixel's heat blended over the face with opacity ``alpha * heat``, so the face
+    shows through untinted where the map is cold."""
     import cv2
     face = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
-    face = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR if face.ndim == 2 else cv2.COLOR_RGB2BGR)
-    heat = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
-    colour = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)
-    return cv2.addWeighted(colour, alpha, face, 1 - alpha, 0)
+    face = cv2.cvtColor(face, cv2.COLOR_GRAY2BGR if face.ndim == 2 else cv2.COLOR_RGB2BGR).astype(np.float32)
+    heat = np.clip(cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size),
+                              interpolation=cv2.INTER_CUBIC), 0, 1)
+    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET).astype(np.float32)
+    weight = (alpha * heat)[..., None]
+    return np.clip(face * (1 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
 
 
 def _checked_crop(crop: np.ndarray) -> np.ndarray:

@@ -43,9 +43,11 @@ def add_video_command(sub) -> None:
     vi = sub.add_parser("video", help="analyse recorded videos as the live page would, into a CSV")
     vi.add_argument("videos", nargs="+", help="video files (anything FFmpeg plays)")
     vi.add_argument("--csv", required=True, help="output CSV: the live CSV's columns plus source, frame, pts_s, "
-                    "time (HH:MM:SS.mmm), error")
-    vi.add_argument("--annotated", help="also write an H.264 copy with the faces drawn (several inputs: "
-                    "OUT.<input name>.mp4 each)")
+                    "time (HH:MM:SS.mmm), error; beside it OUT.files.csv: each input's status (frames announced, "
+                    "decoded, analysed, faces, error)")
+    vi.add_argument("--annotated", help="also write an H.264 copy with the faces drawn: a file for one input; "
+                    "a folder (existing, or ending in /) for one copy per input named after it; a file with "
+                    "several inputs: OUT.<input name>.mp4 each")
     vi.add_argument("--every", type=_positive_int, default=1, help="analyse every N-th frame (default every frame)")
     vi.add_argument("--half-life", type=float, default=0.15, help="smoothing half-life in seconds, as on the live "
                     "page (0: off)")
@@ -84,7 +86,9 @@ def _video(args: argparse.Namespace) -> int:
     from ..faces.detectors import make_detector
     from ..classify.model import load_classifier
     from ..pipeline import FramePipeline
-    from ..offline.video_run import print_summary, run_videos
+    from ..offline.video_run import announce_annotated, print_summary, print_tally, run_videos
+    if args.annotated:
+        announce_annotated(args.annotated, args.videos)
     pipe = FramePipeline(load_classifier(args.model), make_detector(detector_settings(args)), flip=args.flip)
     outcomes: list = []
     try:
@@ -92,10 +96,12 @@ def _video(args: argparse.Namespace) -> int:
                    annotated=args.annotated, progress=not args.no_progress, outcomes=outcomes)
     except KeyboardInterrupt:
         print_summary(outcomes)
+        print_tally(outcomes, args.csv)
         print(f"interrupted: {args.csv} holds whole rows for every frame analysed so far (the file being "
               "analysed ends with an 'interrupted' error row)", file=sys.stderr)
         return INTERRUPTED
     print_summary(outcomes)
+    print_tally(outcomes, args.csv)
     return 1 if any(o.error for o in outcomes) else 0
 
 

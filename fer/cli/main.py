@@ -119,9 +119,9 @@ def _predict(args: argparse.Namespace) -> int:
                 continue
             hint = "" if r["faces"] or args.no_detect else " (already a cropped face? add --no-detect)"
             print(f"{r['path']}: {len(r['faces'])} face(s){hint}")
-            for i, f in enumerate(r["faces"]):
+            for f in r["faces"]:
                 probs = "  ".join(f"{c[:3]} {p:4.0%}" for c, p in f["probabilities"].items())
-                print(f"  [{i}] box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
+                print(f"  Face {f['face']}: box={tuple(f['box'])} {f['label']:>8} {f['score']:4.0%} | {probs}")
     return 1 if results and all("error" in r for r in results) else 0
 
 
@@ -238,6 +238,7 @@ def _record_evaluation(model_dir, args: argparse.Namespace, r: dict) -> None:
         key += f" | {r['class_view']} classes"
     keep = {k: r[k] for k in ("accuracy", "macro_f1", "n", "truth", "flip", "left_out", "per_root") if k in r}
     keep["recall"] = {c: v["recall"] for c, v in r["per_class"].items()}
+    keep["classes"], keep["confusion"] = r["classes"], r["confusion"]  # the model report's matrix per data set
     keep["command"] = _command_line()
     keep["date"] = time.strftime("%Y-%m-%d")
     meta.setdefault("evaluations", {})[key] = keep

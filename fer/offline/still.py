@@ -32,6 +32,7 @@ class StillResult:
     ``faces``: boxes in the *original* image's pixels (as the JSON reports them).
     ``annotated``: the analysed copy (BGR uint8, longer side <= MAX_ANALYSIS_SIDE) with the faces drawn.
     ``crops``: (N, s, s) uint8 gray, exactly what the classifier saw for each face, in ``faces`` order.
+    ``faces`` are in reading order (``reading_order``): face n is tagged "n: ..." on ``annotated``.
     ``scale``: analysed copy / original (1.0 when the image was small enough).
     ``whole``: the whole image was classified as one face (no detection).
     ``detector``: the name (``fer.faces.detectors.DETECTORS``) of the detector that found the faces ("" with ``whole``).
@@ -51,8 +52,26 @@ class StillResult:
         return self.scale < 1.0
 
     def to_dict(self) -> dict:
-        """One entry of ``python -m fer predict --json``: ``{"path", "faces": [Face.to_dict(), ...]}``."""
-        return {"path": self.name, "faces": [f.to_dict() for f in self.faces]}
+        """One entry of ``python -m fer predict --json``: ``{"path", "faces": [{"face": n, **Face.to_dict()},
+        ...]}``, faces in reading order and ``face`` the number the page and the annotated image give them."""
+        return {"path": self.name, "faces": [{"face": i + 1, **f.to_dict()} for i, f in enumerate(self.faces)]}
+
+
+def reading_order(boxes: list[Box]) -> list[int]:
+    """The indices of ``boxes`` in reading order: rows top to bottom, left to right within a row.
+
+    A box joins the row of the topmost box not yet placed when its centre lies within that box's
+    height, so faces side by side at slightly different heights read as one row, as a person would
+    count them; detectors list faces by size, which numbers a group photo in no visible order."""
+    left = sorted(range(len(boxes)), key=lambda i: (boxes[i].y + boxes[i].h / 2, boxes[i].x))
+    out: list[int] = []
+    while left:
+        top = min(left, key=lambda i: boxes[i].y)
+        y0, y1 = boxes[top].y, boxes[top].y + boxes[top].h
+        row = [i for i in left if y0 <= boxes[i].y + boxes[i].h / 2 <= y1]
+        out += sorted(row, key=lambda i: boxes[i].x)
+        left = [i for i in left if i not in row]
+    return out
 
 
 def bound_size(image: np.ndarray, max_side: int = MAX_ANALYSIS_SIDE) -> tuple[np.ndarray, float]:
@@ -84,10 +103,14 @@ def analyse_still(data: bytes, name: str, pipeline: FramePipeline, whole: bool =
     image, scale = bound_size(original, max_side)
     del original  # a 50 MP decode is ~150 MB; keep only the bounded copy
     result = pipeline.analyse_whole(image) if whole else pipeline.analyse(image)
-    crops = result.crops
-    annotated = draw_faces(image.copy(), result.faces, numbered=True) if not whole else image.copy()
+    order = reading_order([f.box for f in result.faces])
+    found = [result.faces[i] for i in order]
+    crops = result.crops[order] if result.crops is not None and len(order) else result.crops
+    # Numbered boxes and tags only: each face's full, labelled chart is beside the picture on the page
+    # (and in the JSON), where bars squeezed between faces would be smaller, unlabelled copies.
+    annotated = draw_faces(image.copy(), found, bars=False, numbered=True) if not whole else image.copy()
     faces = [Face(box=_unscale(f.box, scale, width, height), label=f.label, score=f.score,
-                  probabilities=f.probabilities) for f in result.faces]
+                  probabilities=f.probabilities) for f in found]
     return StillResult(name=name, original_size=(width, height), scale=scale, faces=faces, annotated=annotated,
                        crops=crops, whole=whole, timings_ms=result.timings_ms,
                        detector="" if whole else pipeline.detector.settings.name)

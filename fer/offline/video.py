@@ -27,6 +27,10 @@ class VideoError(ValueError):
     """A file that is not a playable video, or stopped decoding; the message says which and why."""
 
 
+class VideoCutShort(VideoError):
+    """The stream ended cleanly but before the frame count its container announced."""
+
+
 @dataclass(frozen=True)
 class DecodedFrame:
     """One decoded frame: its index in the file (0-based), presentation time (s) and BGR pixels."""
@@ -54,6 +58,16 @@ class VideoInfo:
     frames: int
 
 
+def clock(seconds: float) -> str:
+    """A presentation time as ``HH:MM:SS.mmm`` (hours not wrapped: 100 h is ``100:00:00.000``;
+    a negative pts, which some containers start with, gets a leading ``-``)."""
+    ms = round(abs(seconds) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    sec, ms = divmod(rest, 1000)
+    return f"{'-' if seconds < 0 and ms + sec + m + h else ''}{h:02d}:{m:02d}:{sec:02d}.{ms:03d}"
+
+
 def _reason(e: Exception) -> str:
     """FFmpeg's own words for an error, without its numeric code ("Invalid data found when ...")."""
     text = getattr(e, "strerror", None) or str(e)
@@ -74,8 +88,11 @@ def to_bgr(frame) -> np.ndarray:
 class VideoReader:
     """Decode a file (a path, or a binary file object such as the bytes ``batch`` read) frame by frame.
 
-    Opening raises ``VideoError`` for anything that is not a video; iterating raises it when
-    decoding breaks off part-way, after yielding every frame decoded before the break."""
+    Opening raises ``VideoError`` for anything that is not a video (a still image included: FFmpeg
+    would play it as a one-frame video). Iterating raises it when decoding breaks off part-way, and
+    when the stream ends before the frame count its container announced (a file cut at a frame
+    boundary decodes cleanly up to the cut and just stops: without this check its lost frames would
+    leave no trace), in both cases after yielding every frame decoded before the break."""
 
     def __init__(self, source: str | Path | BinaryIO | bytes, name: str | None = None) -> None:
         import av
@@ -96,6 +113,11 @@ class VideoReader:
         if not self._container.streams.video:
             self._container.close()
             raise VideoError(f"{self.name}: has no video stream")
+        if self._container.format.name.endswith("_pipe") or self._container.format.name == "image2":
+            codec = self._container.streams.video[0].codec_context.name.upper()
+            self._container.close()
+            raise VideoError(f"{self.name}: is a still image ({codec}), not a video: "
+                             f"use `python -m fer predict {self.name}` for images")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"  # frame threads: decoding is a third of the frame time
         rate = self._stream.average_rate or self._stream.guessed_rate or Fraction(30)
@@ -107,15 +129,20 @@ class VideoReader:
     def __iter__(self) -> Iterator[DecodedFrame]:
         import av
         index = 0
+        end_s = 0.0  # where the decoded part of the stream ends: the last frame's time plus its duration
         try:
             for frame in self._container.decode(self._stream):
                 pts = frame.time if frame.time is not None else index / float(self.rate)
                 image = to_bgr(frame)
                 self.decoded = index + 1  # counted when handed out, so an interrupted run's count is right
+                end_s = float(pts) + 1 / float(self.rate)
                 yield DecodedFrame(index, float(pts), image)
                 index += 1
         except (av.error.FFmpegError, OSError, ValueError) as e:
             raise VideoError(f"{self.name}: decoding stopped at frame {index} ({_reason(e)})") from None
+        if self.info.frames and index < self.info.frames:
+            raise VideoCutShort(f"{self.name}: decoding stopped early at {clock(end_s)}: {index} of the "
+                             f"{self.info.frames} frames the file announces (it is cut short or damaged there)")
 
     def close(self) -> None:
         self._container.close()

@@ -39,6 +39,11 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def _every_view(pipeline, frame_bgr: np.ndarray) -> tuple[list[Box], list]:
+    found = pipeline.locate(frame_bgr)  # no ``near``: the detector's full detect, every view
+    return list(found.boxes), pipeline.hints(found.boxes)
+
+
 class BackgroundRescan:
     """One stream's rescan in flight (at most one)."""
 
@@ -56,6 +61,11 @@ class BackgroundRescan:
         ``SceneChanges``."""
         frame = frame_bgr.copy()  # the caller draws on its frame next
         self._future = _shared_pool().submit(pipeline.rescan, frame, skip, turn, changes)
+
+    def submit_every_view(self, pipeline, frame_bgr: np.ndarray) -> None:
+        """Scan a copy of ``frame_bgr`` through every view of the detector (a stream's first frame,
+        whose quick scan looked through one); ``take`` then returns its boxes and hints."""
+        self._future = _shared_pool().submit(_every_view, pipeline, frame_bgr.copy())
 
     def submit_search(self, pipeline, gray: np.ndarray, requests: list) -> None:
         """Run ``pipeline.search_regions`` (missed faces' region searches, noted on the frame
@@ -79,3 +89,23 @@ class BackgroundRescan:
     def reset(self) -> None:
         """A new stream: a rescan of the old one's frames is dropped."""
         self._future = None
+
+
+def warm_pool(pipeline, frame_shape: tuple[int, int, int] = (480, 640, 3), wait_s: float = 1.0) -> None:
+    """Have every pool thread load its copy of ``pipeline``'s detector and run one rescan now, before a
+    stream needs them, so a stream's first background rescans don't wait for a detector to load
+    (~250 ms each for Haar). Blocks until done; each job waits up to ``wait_s`` for the others, so
+    that the jobs land on different threads (a pool thread busy with a stream's rescan meanwhile is
+    simply not warmed)."""
+    barrier = threading.Barrier(POOL_THREADS)
+    blank = np.zeros(frame_shape, np.uint8)
+
+    def warm() -> None:
+        try:
+            barrier.wait(timeout=wait_s)
+        except threading.BrokenBarrierError:
+            pass
+        pipeline.rescan(blank, [])
+
+    for f in [_shared_pool().submit(warm) for _ in range(POOL_THREADS)]:
+        f.result()

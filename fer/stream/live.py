@@ -116,7 +116,9 @@ class LiveSession:
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
-        if near is not None and self._background is not None and at is None:
+        if near is None and self._background is not None and at is None:
+            found = self._first_live_frame(frame_bgr, pipeline)
+        elif near is not None and self._background is not None and at is None:
             found = self._locate_with_background_rescans(frame_bgr, pipeline, near, rescan, clock)
         else:
             found = pipeline.locate(frame_bgr, near=near, rescan=rescan, turn=self._turn, changes=self.changes)
@@ -168,6 +170,17 @@ class LiveSession:
         if not boxes:
             return (None, False) if self._processed == 0 else ([], True)
         return boxes, now - self._last_rescan >= self.rescan_every_s
+
+    def _first_live_frame(self, frame_bgr: np.ndarray, pipeline: FramePipeline) -> Located:
+        """A live stream's first frame: the detector's quick whole-frame rescan here (for Haar its
+        upright view), the scan through every view beside the stream. Scanning every view inside the
+        frame held its boxes back a quarter of a second on this machine (7-8 camera frames dropped
+        as stale behind it); the faces only the other views find join a few frames later, as any
+        background rescan's do."""
+        found = pipeline.locate(frame_bgr, near=[], rescan=True, turn=self._turn, changes=self.changes)
+        self._turn += 1
+        self._background.submit_every_view(pipeline, frame_bgr)
+        return found
 
     def _locate_with_background_rescans(self, frame_bgr: np.ndarray, pipeline: FramePipeline, near: list[Box],
                                         rescan: bool, now: float) -> Located:

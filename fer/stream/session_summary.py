@@ -14,6 +14,9 @@ from datetime import datetime
 MAX_FRAME_GAP_S = 1.0
 #: The summary timeline keeps one point per face per this many seconds.
 TIMELINE_STEP_S = 1.0
+#: A face seen for less than this is a brief detection (a false face, a track lost and found again),
+#: not a face of the session: it is counted but left out of the per-face summary and its timeline.
+MIN_SEEN_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +46,25 @@ class FaceSummary:
 
 @dataclass(frozen=True)
 class SessionSummary:
-    """``timeline``: per face id, (seconds since start, label) one point per ``TIMELINE_STEP_S``."""
+    """``faces``: the faces seen for at least ``MIN_SEEN_S``; ``brief``: how many tracks were seen for
+    less and left out. ``timeline``: per listed face id, (seconds since start, label) one point per
+    ``TIMELINE_STEP_S``."""
     started_at: datetime
     duration_s: float
     rows: int
     faces: list[FaceSummary]
     timeline: dict[int, list[tuple[float, str]]]
+    brief: int = 0
 
     def caption(self) -> str:
-        """'Started 2026-12-01 10:12:03, ran 4 min 10 s: 2 faces, 28,000 face observations.'"""
+        """'Started 2026-12-01 10:12:03, ran 4 min 10 s: 2 faces, 28,000 face observations.' (plus the
+        brief detections left out, when there were any)."""
         from ..report import format_duration
         n = len(self.faces)
+        brief = (f" ({self.brief} brief detection{'s' if self.brief != 1 else ''} under {MIN_SEEN_S:g} s left out)"
+                 if self.brief else "")
         return (f"Started {self.started_at:%Y-%m-%d %H:%M:%S}, ran {format_duration(self.duration_s)}: "
-                f"{n} face{'s' if n != 1 else ''}, {self.rows:,} face observations.")
+                f"{n} face{'s' if n != 1 else ''}{brief}, {self.rows:,} face observations.")
 
 
 class SummaryTally:
@@ -86,7 +95,7 @@ class SummaryTally:
             self._timeline[r.face_id][int(time_s // TIMELINE_STEP_S)] = (r.time_s, r.label)
 
     def summary(self, started_at: datetime, rows: int) -> SessionSummary:
-        faces = []
+        faces, brief = [], 0
         for face_id in sorted(self._span):
             per_class = self._seen[face_id]
             seen = sum(per_class.values())
@@ -96,7 +105,11 @@ class SummaryTally:
                 frames = self._frames[face_id]
                 shares = {c: n / max(1, sum(frames.values())) for c, n in frames.items()}
             first, last = self._span[face_id]
+            if seen < MIN_SEEN_S:
+                brief += 1
+                continue
             faces.append(FaceSummary(face_id, seen, first, last, shares))
         duration = 0.0 if self._first is None else self._last - self._first
-        timeline = {fid: list(points.values()) for fid, points in sorted(self._timeline.items())}
-        return SessionSummary(started_at, duration, rows, faces, timeline)
+        listed = {f.face_id for f in faces}
+        timeline = {fid: list(points.values()) for fid, points in sorted(self._timeline.items()) if fid in listed}
+        return SessionSummary(started_at, duration, rows, faces, timeline, brief)

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from ..config import IMAGE_EXTENSIONS, IMAGE_FORMATS, MAX_IMAGE_PIXELS, fer2013_root
+from ..config import DATA_SET_NAMES, IMAGE_EXTENSIONS, IMAGE_FORMATS, MAX_IMAGE_PIXELS, data_root
 from .data import canonical_class, load_gray, model_crop_reader, order_classes
 
 #: Environment variable listing extra explorer roots, separated by ``os.pathsep``.
@@ -49,14 +49,24 @@ class PathRefused(ValueError):
 
 # ---------------------------------------------------------------- roots and confinement
 
+def data_folder_sets(folder: Path | None = None) -> list[Path]:
+    """Every data set in the shared data folder (``fer.config.data_root()``): each sub-folder that holds
+    folders (splits or classes; the videos folder holds files only), FER2013 first, then by name."""
+    folder = data_root() if folder is None else folder
+    if not folder.is_dir():
+        return []
+    found = [d for d in folder.iterdir() if d.is_dir() and any(c.is_dir() for c in d.iterdir())]
+    return sorted(found, key=lambda d: (d.name != "fer2013", d.name))
+
+
 def configured_roots(environ: dict[str, str] | None = None) -> list[Path]:
-    """The folders the explorer may read: FER2013 (when present) plus ``FER_EXPLORER_ROOTS``.
+    """The folders the explorer may read: every data set of the data folder plus ``FER_EXPLORER_ROOTS``.
 
     Only existing directories are returned, resolved (so later containment checks compare real
     paths), without duplicates and in configuration order.
     """
     env = os.environ if environ is None else environ
-    candidates = [fer2013_root()] + [Path(p) for p in env.get(ROOTS_ENV, "").split(os.pathsep) if p.strip()]
+    candidates = data_folder_sets() + [Path(p) for p in env.get(ROOTS_ENV, "").split(os.pathsep) if p.strip()]
     out: list[Path] = []
     for c in candidates:
         c = c.expanduser()
@@ -65,6 +75,17 @@ def configured_roots(environ: dict[str, str] | None = None) -> list[Path]:
             if r not in out:
                 out.append(r)
     return out
+
+
+def root_label(root: Path) -> str:
+    """A data set as the explorer names it: its name and where it is, relative to the data folder
+    ("RAF-DB · rafdb"); a folder outside the data folder by its own name and path."""
+    base = data_root().resolve()
+    root = Path(root)
+    if root.is_relative_to(base):
+        rel = root.relative_to(base).as_posix()
+        return f"{DATA_SET_NAMES.get(root.name.lower(), root.name)} · {rel}"
+    return f"{root.name} · {root}"
 
 
 def _is_within(path: Path, root: Path) -> bool:

@@ -206,7 +206,7 @@ def test_stop_leaves_a_summary_of_the_session(camera_run):
     text = camera_run.summary_text
     assert "Session summary" in text and "Started " in text, text
     assert re.search(r"ran \d+ (min \d+ )?s: 1 face, [\d,]+ face observations", text), text
-    assert re.search(r"Face #\d+: seen \d+ s, mostly happy \(\d+% of its time\)", text), text
+    assert re.search(r"Face #\d+: seen \d+\.\d s, mostly happy \(\d+\.\d% of its time\)", text), text
     assert "Expressions, whole session" in text, text
     # the CSV downloaded after STOP is the whole session: at least every row seen while playing
     assert len(list(csv.DictReader(io.StringIO(camera_run.csv_after_stop)))) >= len(_csv_rows(camera_run))
