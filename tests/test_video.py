@@ -213,7 +213,8 @@ def test_every_input_is_accounted_for_in_a_status_file_and_on_the_terminal(two_f
     rows = read_rows(out)
     errors = {x["source"]: x["error"] for x in rows if x["error"]}
     assert set(errors) == {str(cut), str(photo), str(empty)}  # the cut file's lost frames are on record
-    assert sum(x["source"] == str(cut) and not x["error"] for x in rows) == 2 * 21
+    # Two faces in each of the 21 frames from the one that confirms their tracks.
+    assert sum(x["source"] == str(cut) and not x["error"] for x in rows) == 2 * (21 - CONFIRMED_AT)
     assert f"error: {cut}: decoding stopped early" in r.stderr
     assert f"use `python -m fer predict {photo}`" in r.stderr
     assert f"warning: {room}: no face found in 12 analysed frame(s)" in r.stderr
