@@ -89,9 +89,10 @@ def test_a_live_streams_first_frame_scans_every_view_beside_the_stream(classifie
     from video_clips import HEAD_POSE, real_clip
     frame = real_clip(HEAD_POSE).frames[3]
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    every_view, upright = make_detector().detect(gray), make_detector().rescan(gray, turn=0)
+    haar = DetectorSettings(name="haar")  # the detector with views
+    every_view, upright = make_detector(haar).detect(gray), make_detector(haar).rescan(gray, turn=0)
     assert len(every_view) == 2 and len(upright) < 2, "the premise: only the other views find both"
-    pipe = FramePipeline(classifier, make_detector())
+    pipe = FramePipeline(classifier, make_detector(haar))
     inline = []
     detect = pipe.detector.detect
     pipe.detector.detect = lambda *a, **kw: inline.append(1) or detect(*a, **kw)
