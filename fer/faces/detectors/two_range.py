@@ -4,12 +4,12 @@ look for a face that fills the whole picture (a tight headshot, a data set's cro
 
 Why each part (docs/detectors.md has the figures and the commands that measure them):
 
-- Short range (128 px input) finds every face of the head-pose clip, and 93 % of tight crops, in
-  about 1.7 ms; below a face side of about a tenth of the frame's longer side it finds nothing and
-  starts to invent boxes (0.8 false a frame at 8 %). On the walking clip (faces 12 % of the width,
-  whole bodies in view) it finds 11 % of the faces.
-- Full range (192 px input, ~4.5 ms) finds all of the walking clip's faces, but few tight crops
-  (1 % of RAF-DB's 100x100 test faces).
+- Short range (128 px input) finds every face of the head-pose clip, and 87-100 % of data set crops
+  as they are, in 1.5-2.3 ms; below a face side of about a tenth of the frame's longer side it finds
+  almost nothing and the boxes it gives there are often false. On the walking clip (faces 12 % of the
+  width, whole bodies in view) it finds 11 % of the faces.
+- Full range (192 px input, 3-4x short range's cost) finds all of the walking clip's faces, but few
+  tight crops (1 % of RAF-DB's 100x100 test faces).
 - A face filling the picture: short range on the picture set in a mid-gray border half its longer
   side wide finds 99-100 % of RAF-DB, AffectNet and FER2013 test crops.
 
@@ -32,7 +32,7 @@ from .blazeface import FULL_RANGE, NEAR_REACH, SHORT_RANGE, BlazeFaceDetector
 from .follow import FOLLOW_MARGIN, FaceFollower
 
 #: Short range's boxes with a side under this fraction of the frame's longer side are dropped: below
-#: it short range misses most faces and the boxes it does give are mostly false.
+#: it short range misses most faces and the boxes it does give are often false.
 SHORT_RANGE_MIN_SIDE = 0.1
 #: Which network follows a face (box side over the frame's longer side): full range under this,
 #: short range from it. Measured on the shared clips' faces cut out at each size (bench/
