@@ -79,3 +79,69 @@ def score(results: list[list[Box]], truth: list[list[Box]]) -> Score:
                 false += 1
         found += len(matched)
     return Score(found, sum(len(f) for f in truth), false, len(truth))
+
+
+def identities(truth: list[list[Box]]) -> list[list[Box | None]]:
+    """The truth's faces as people: each frame's boxes put in a fixed order, one column per person,
+    by linking each box to the nearest box of the frame before (IoU; the clips' faces move far less
+    than their width between frames). None where a person has no box."""
+    people: list[list[Box | None]] = []
+    last: list[Box | None] = []
+    for i, boxes in enumerate(truth):
+        row: list[Box | None] = [None] * len(last)
+        free = list(boxes)
+        for score_, k, b in sorted(((iou(p, b), k, b) for k, p in enumerate(last) if p is not None
+                                    for b in boxes), key=lambda t: -t[0]):
+            if score_ >= MATCH_IOU and row[k] is None and b in free:
+                row[k] = b
+                free.remove(b)
+        row += free  # a box linked to no one: a new person
+        last = [b if b is not None else last[k] for k, b in enumerate(row[:len(last)])] + free
+        people.append(row)
+    width = max((len(r) for r in people), default=0)
+    return [r + [None] * (width - len(r)) for r in people]
+
+
+class IdScore(NamedTuple):
+    switches: int              # a person's track id changed from one matched frame to the next
+    false_tracks: int          # ids on no person in at least half of the frames they were shown in
+    ids: int                   # ids shown
+    people: int
+    ids_per_person: list[int]  # distinct ids each person was shown with
+    found: int                 # (person, frame) pairs with a track's box on the person
+    visible: int
+
+    @property
+    def found_share(self) -> float:
+        return self.found / max(self.visible, 1)
+
+
+def id_score(shown: list[list[tuple[int, Box]]], people: list[list[Box | None]]) -> IdScore:
+    """Each frame's (track id, box) pairs against the people of ``identities`` (a box on a person:
+    IoU at least MATCH_IOU, best pairs first)."""
+    n_people = max((len(r) for r in people), default=0)
+    last: list[int | None] = [None] * n_people
+    seen: list[set[int]] = [set() for _ in range(n_people)]
+    on_person: dict[int, int] = {}
+    frames_of: dict[int, int] = {}
+    switches = found = visible = 0
+    for tracks, row in zip(shown, people):
+        visible += sum(b is not None for b in row)
+        for tid, _ in tracks:
+            frames_of[tid] = frames_of.get(tid, 0) + 1
+        pairs = sorted(((iou(box, p), k, tid) for tid, box in tracks for k, p in enumerate(row) if p is not None),
+                       key=lambda t: -t[0])
+        taken_k, taken_t = set(), set()
+        for s, k, tid in pairs:
+            if s < MATCH_IOU or k in taken_k or tid in taken_t:
+                continue
+            taken_k.add(k)
+            taken_t.add(tid)
+            found += 1
+            on_person[tid] = on_person.get(tid, 0) + 1
+            if last[k] is not None and last[k] != tid:
+                switches += 1
+            last[k] = tid
+            seen[k].add(tid)
+    false_tracks = sum(on_person.get(t, 0) < frames_of[t] / 2 for t in frames_of)
+    return IdScore(switches, false_tracks, len(frames_of), n_people, [len(s) for s in seen], found, visible)

@@ -53,6 +53,7 @@ from fer.train.compose import background, compose, iou, paste_face  # noqa: E402
 from fer.config import CLASSES, fer2013_root  # noqa: E402
 from fer.train.data import list_images, load_gray, load_image_set  # noqa: E402
 from fer.faces.detection import Box  # noqa: E402
+from fer.faces.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
 from fer.train.evaluation import report  # noqa: E402
 from fer.classify.model import Classifier, load_classifier  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
@@ -375,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scene", help="a real scene (an image, or a clip whose frames are used in turn) for the "
                                    "frame and video rows, instead of a FER2013 face pasted on a canvas")
     p.add_argument("--width", type=int, default=640, help="--scene's frames resized to this width")
-    p.add_argument("--detector", default="haar", help="our detector (haar, blazeface, blazeface-full)")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR,
+                   help=f"our detector ({', '.join(DETECTORS)}; default: the product's, {DEFAULT_DETECTOR})")
     p.add_argument("--venv", type=Path, default=PEER_VENV, help="where fer's own venv is made and reused")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
     p.add_argument("--record", action="store_true",

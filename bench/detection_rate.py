@@ -14,8 +14,8 @@ almost never draws a false box, so it can't tell a loose setting from a strict o
 
 With ``--video CLIP...`` (the shared real clips, whose visible faces are in bench/clip_truth.json) it
 measures instead, on every frame of each clip and side by side in one run: the Haar detector,
-BlazeFace short and full range, each frame on its own
-(a still) and, for the Haar and BlazeFace, as the live page's video path (a LiveSession fed the clip
+BlazeFace (the default: both networks), short range alone and full range alone, each frame on its
+own (a still) and, for Haar and BlazeFace, as the live page's video path (a LiveSession fed the clip
 at its frame rate: near-searches between periodic rescans, tracking, all inline, as ``fer video``
 runs) and the live page's way (the clip as the browser tests' 30 fps camera shows it, rescans and
 region searches on the background pool, faces read every 45 ms). Found share and false boxes per
@@ -135,7 +135,8 @@ def video_main(args: argparse.Namespace) -> int:
     from fer.pipeline import FramePipeline
 
     clf = load_classifier(args.model)
-    detectors = {name: make_detector(Settings(name=name)) for name in ("haar", "blazeface", "blazeface-full")}
+    detectors = {name: make_detector(Settings(name=name))
+                 for name in ("haar", "blazeface", "blazeface-short", "blazeface-full")}
     runs = []
     for name, det in detectors.items():
         runs.append((name, "still", lambda c, d=det: still_rates(c, d.detect, gray=d.takes == "gray")))

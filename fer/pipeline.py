@@ -41,12 +41,13 @@ class Face:
 class Located:
     """Where a frame's faces are (``FramePipeline.locate``): its gray copy, the boxes, and the time it
     took; the frame itself (BGR) and the detector's landmarks of the boxes that have them, for crops
-    lined up by the eyes."""
+    lined up by the eyes; which boxes the detector only held (kept from the last frame, not re-found)."""
     gray: np.ndarray
     boxes: list[Box]
     detect_ms: float
     frame: np.ndarray | None = None
     keypoints: dict = field(default_factory=dict)
+    held: frozenset[Box] = frozenset()
 
 
 @dataclass
@@ -107,7 +108,7 @@ class FramePipeline:
     threads: each thread gets its own copy of the detector (OpenCV's cascade keeps the image pyramid
     of its current call inside itself, and a LiteRT interpreter runs one call at a time, so two
     threads must not share one; a lock around a shared one made three live streams queue for it),
-    while the classifier is shared. ``detector``: any ``fer.faces.detectors`` detector (default: Haar).
+    while the classifier is shared. ``detector``: any ``fer.faces.detectors`` detector (default: ``DetectorSettings().name``, BlazeFace).
 
     ``classes``: the class view reported (``fer.classes``: "seven" or "five"); ``self.classes`` lists
     the classes of every Face's probabilities."""
@@ -183,8 +184,9 @@ class FramePipeline:
         else:
             boxes = detector.detect(seen)
         points = detector.keypoints(boxes) if hasattr(detector, "keypoints") else []
+        held = frozenset(b for b in boxes if detector.held(b)) if near else frozenset()
         return Located(gray, boxes, (time.perf_counter() - t0) * 1e3, frame_bgr,
-                       {b: k for b, k in zip(boxes, points) if k is not None})
+                       {b: k for b, k in zip(boxes, points) if k is not None}, held)
 
     def rescan(self, frame_bgr: np.ndarray, skip: list[Box], turn: int | None = None,
                changes: SceneChanges | None = None) -> tuple[list[Box], list]:

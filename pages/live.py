@@ -5,6 +5,7 @@ import time
 
 import streamlit as st
 
+from fer.faces.detectors import detector_label
 from fer.classify.model import ModelError
 from ui import rtc
 from ui.live_stream import (CAMERA_KEY, FILE_KEY, camera_streamer, discard_upload, file_streamer, live_state,
@@ -98,6 +99,7 @@ except (ModelError, RuntimeError, ValueError) as e:
     state.pipeline = None
     st.error(f"The model could not be loaded: {e}")
     st.stop()
+video_col.caption(f"Faces found by {detector_label(state.pipeline.detector.settings.name)}")
 
 # Imported here, not at the top: pandas and Plotly are not needed to show START.
 from ui.live_panel import TIMELINE_REFRESH_S, TIMELINE_SPAN_S, render_panel, render_summary  # noqa: E402

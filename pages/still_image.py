@@ -13,7 +13,7 @@ import streamlit_webrtc  # noqa: F401  isort: skip
 import streamlit as st
 
 from fer.config import STILL_FLIP
-from fer.faces.detection import DetectorSettings
+from fer.faces.detectors import DetectorSettings, detector_label
 from fer.classify.explain import DEFAULT_METHOD, HOW_TO_READ, METHOD_NOTES, METHODS, OCCLUSION, Explanation, explain_face
 from fer.imageio import ImageError
 from fer.classify.model import ModelError
@@ -52,10 +52,12 @@ def show_result(res: StillResult, model_name: str | None, flip: bool, heatmap_me
                             if res.downscaled else "")
     # "content": a small photo keeps its own size instead of being blown up to the page width.
     st.image(res.annotated, channels="BGR", caption=f"{res.name} ({note})", width="content")
+    if res.detector:
+        st.caption(f"Faces found by {detector_label(res.detector)}")
     if not res.faces:
         st.warning(f"No face found in {res.name}. If the picture is already a cropped face, tick "
                    "**Treat the whole image as one face**; otherwise try a smaller *Min face size* or "
-                   "*Scale step* in the sidebar.")
+                   "another detector in the sidebar.")
         return
     st.markdown(f"**{len(res.faces)} face{'s' if len(res.faces) != 1 else ''} found**")
     model_classes = get_classifier(model_name).classes

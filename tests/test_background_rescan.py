@@ -7,7 +7,7 @@ import threading
 import time
 
 from fer.config import REPO_ROOT
-from fer.faces.detectors import make_detector
+from fer.faces.detectors import DetectorSettings, make_detector
 from fer.stream.live import LIVE_READ_EVERY_S, LiveSession
 from fer.pipeline import FramePipeline
 
@@ -62,7 +62,7 @@ def test_missed_faces_region_searches_run_off_the_frame_thread_and_find_as_many(
     frame; what it finds replaces the held box. The faces shown match the inline way's."""
     shares, searched = {}, []
     for deferred in (True, False):
-        pipe = FramePipeline(classifier, make_detector())
+        pipe = FramePipeline(classifier, make_detector(DetectorSettings(name="haar")))  # Haar's region searches
         search, locate = pipe.search_regions, pipe.locate
         pipe.search_regions = lambda *a: searched.append((threading.current_thread().name, a[1])) or search(*a)
         if not deferred:
@@ -89,9 +89,10 @@ def test_a_live_streams_first_frame_scans_every_view_beside_the_stream(classifie
     from video_clips import HEAD_POSE, real_clip
     frame = real_clip(HEAD_POSE).frames[3]
     gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    every_view, upright = make_detector().detect(gray), make_detector().rescan(gray, turn=0)
+    haar = DetectorSettings(name="haar")  # the detector with views
+    every_view, upright = make_detector(haar).detect(gray), make_detector(haar).rescan(gray, turn=0)
     assert len(every_view) == 2 and len(upright) < 2, "the premise: only the other views find both"
-    pipe = FramePipeline(classifier, make_detector())
+    pipe = FramePipeline(classifier, make_detector(haar))
     inline = []
     detect = pipe.detector.detect
     pipe.detector.detect = lambda *a, **kw: inline.append(1) or detect(*a, **kw)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import cv2
 
 from fer import cv_threads
-from fer.faces.detectors import make_detector
+from fer.faces.detectors import DetectorSettings, make_detector
+
+HAAR = DetectorSettings(name="haar")  # the detector whose scans run on OpenCV's threads
 
 
 def test_live_frames_take_one_thread_and_a_still_gets_the_default_back_once_streams_stop(monkeypatch, head_pose):
@@ -19,10 +21,10 @@ def test_live_frames_take_one_thread_and_a_still_gets_the_default_back_once_stre
         assert cv2.getNumThreads() == 1
         clock[0] += cv_threads.STREAM_IDLE_S / 2
         assert cv_threads.still_work() == 1  # a stream is still running: its cores are taken
-        one_thread = make_detector().detect(gray)
+        one_thread = make_detector(HAAR).detect(gray)
         clock[0] += cv_threads.STREAM_IDLE_S
         assert cv_threads.still_work() == default == cv2.getNumThreads()
-        assert make_detector().detect(gray) == one_thread and one_thread
+        assert make_detector(HAAR).detect(gray) == one_thread and one_thread
     finally:
         cv2.setNumThreads(default)
         cv_threads._last_live_frame = float("-inf")

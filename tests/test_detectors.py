@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO_ROOT / "bench"))
 from clips import score, videos_dir  # noqa: E402
 from video_clips import HEAD_POSE, WALKING, real_clip  # noqa: E402
 
-UPRIGHT_ONLY = DetectorSettings(tilts=(), profiles=False, border=0.0)  # the scan as it was
+HAAR = DetectorSettings(name="haar")
+UPRIGHT_ONLY = DetectorSettings(name="haar", tilts=(), profiles=False, border=0.0)  # Haar's scan as it was
 
 
 def _turned(frame: np.ndarray, face: Box, angle: float) -> tuple[np.ndarray, Box]:
@@ -40,7 +41,7 @@ def _turned(frame: np.ndarray, face: Box, angle: float) -> tuple[np.ndarray, Box
 def test_a_real_face_tilted_25_degrees_is_found(walking):
     """Real faces from a clip, the picture turned 25 degrees either way about each face: the upright
     scan alone loses most of them, the tilted views find them."""
-    haar, upright = make_detector(), make_detector(UPRIGHT_ONLY)
+    haar, upright = make_detector(HAAR), make_detector(UPRIGHT_ONLY)
     tried = found = found_upright = 0
     for i in (5, 15, 25, 35):
         frame = to_gray(walking.frames[i])
@@ -72,7 +73,7 @@ def test_a_face_turned_to_the_side_is_found_and_so_is_its_mirror_image():
         pytest.skip(f"RAF-DB not found at {root}")
     one_side, other_side = FaceDetector(DetectorSettings(tilts=())), FaceDetector(DetectorSettings(tilts=()))
     one_side.views, other_side.views = [View("profile")], [View("profile", mirror=True)]
-    haar = make_detector()
+    haar = make_detector(HAAR)
     turned = []
     for f in sorted(root.glob("*/*.jpg"))[:600]:
         image, truth = _photo(cv2.imread(str(f), cv2.IMREAD_GRAYSCALE))
@@ -90,11 +91,11 @@ def test_a_face_turned_to_the_side_is_found_and_so_is_its_mirror_image():
     assert mirrored_found == len(turned), f"mirror images found by the mirrored view: {mirrored_found}/{len(turned)}"
 
 
-def test_a_face_filling_the_whole_image_is_found(fer_root):
+def test_a_face_filling_the_whole_image_is_found_by_haar(fer_root):
     """FER2013 test crops upscaled to a whole image of 96-400 px (a cropped headshot): the border
     added around each scanned copy lets the cascade's window hold the face."""
     sample = stratified_sample(fer_root / "test", per_class=6, seed=11)
-    haar, bare = make_detector(), make_detector(DetectorSettings(border=0.0))
+    haar, bare = make_detector(HAAR), make_detector(DetectorSettings(name="haar", border=0.0))
     found = found_bare = n = 0
     for k, (path, _) in enumerate(sample):
         side = (96, 160, 200, 400)[k % 4]
@@ -110,7 +111,7 @@ def test_a_face_filling_the_whole_image_is_found(fer_root):
 def test_blazeface_and_haar_put_their_boxes_on_the_same_real_faces(walking):
     """Where both detectors find a face of the clip, their boxes overlap (IoU >= 0.5): the crop the
     classifier sees doesn't depend much on the detector chosen."""
-    haar, blaze = make_detector(), make_detector(DetectorSettings(name="blazeface-full"))
+    haar, blaze = make_detector(HAAR), make_detector(DetectorSettings(name="blazeface-full"))
     ious = []
     for i in range(0, len(walking.frames), 3):
         frame = walking.frames[i]
@@ -150,7 +151,7 @@ def test_the_haar_video_path_follows_the_tilting_heads_of_the_head_pose_clip(hea
     found, no false box in 56 frames (targets: 80 % found, under 0.05 false boxes a frame). A
     near-search that drifts to a box twice the face's size would put false boxes here."""
     from fer.stream.live import LiveSession
-    pipe = FramePipeline(classifier, make_detector())
+    pipe = FramePipeline(classifier, make_detector(HAAR))
     session = LiveSession(rescan_every_s=0.0)  # a rescan every frame: the same work whatever the load
     boxes = []
     for frame in head_pose.frames:
@@ -218,4 +219,4 @@ sys.exit(1 if bad else 0)
 def test_an_unknown_detector_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown detector 'yolo'.*haar"):
         make_detector(DetectorSettings(name="yolo"))
-    assert list(DETECTORS)[0] == "haar"
+    assert list(DETECTORS)[0] == "blazeface" == DetectorSettings().name

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 
 from fer.train.compose import compose
 from fer.train.data import load_gray
-from fer.faces.detection import FaceDetector
+from fer.faces.detectors import make_detector
 from fer.stream.live import LiveSession
 from fer.pipeline import FramePipeline
 from fer_samples import stratified_sample
@@ -16,7 +16,7 @@ from ui.live_panel import timeline_figure
 def test_timeline_of_a_real_session_is_a_valid_plotly_figure(classifier, fer_root):
     crops = [load_gray(p, 48) for p, c in stratified_sample(fer_root / "test", per_class=4, seed=3)
              if c in ("happy", "surprise")]
-    pipeline = FramePipeline(classifier, FaceDetector())
+    pipeline = FramePipeline(classifier, make_detector())
     session = LiveSession(half_life_s=0.0)
     for i in range(0, len(crops) - 1, 2):
         frame, _ = compose(crops[i:i + 2], face_px=150)
@@ -37,7 +37,7 @@ def test_timeline_of_a_real_session_is_a_valid_plotly_figure(classifier, fer_roo
 def _two_face_session(classifier, fer_root, classes="seven"):
     crops = [load_gray(p, 48) for p, c in stratified_sample(fer_root / "test", per_class=4, seed=3)
              if c in ("happy", "surprise")]
-    pipeline = FramePipeline(classifier, FaceDetector(), classes=classes)
+    pipeline = FramePipeline(classifier, make_detector(), classes=classes)
     # The first pair the detector finds both of (chosen by the detector alone).
     frame = next(f for f, _ in (compose(crops[i:i + 2], face_px=150) for i in range(len(crops) - 1))
                  if len(pipeline.analyse(f).faces) == 2)

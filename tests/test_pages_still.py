@@ -25,10 +25,12 @@ if "tensorflow" not in sys.modules:  # aiortc first: importing it after TensorFl
 from streamlit.testing.v1 import AppTest
 
 from fer.config import MAX_IMAGE_PIXELS, REPO_ROOT, STILL_FLIP
-from fer.faces.detection import DetectorSettings, FaceDetector
+from fer.train.clips import real_background
+from fer.faces.detectors import DETECTORS, DetectorSettings, make_detector
 from fer.classify.explain import METHOD_NOTES
 from fer.pipeline import FramePipeline
 from fer.offline.still import MAX_ANALYSIS_SIDE, analyse_still
+from ui.sidebar import AppSettings
 
 PAGE = str(REPO_ROOT / "pages" / "still_image.py")
 CANVAS = (480, 640)  # height, width
@@ -54,11 +56,11 @@ def jpeg(bgr: np.ndarray, quality: int = 92) -> bytes:
 def detectable_faces(root: Path, cls: str, n: int, scan: int = 300) -> list[np.ndarray]:
     """The first ``n`` test faces of ``cls`` that the default detector finds exactly once in a photo
     (chosen by the detector only, so the choice doesn't depend on the model under test)."""
-    det = FaceDetector(DetectorSettings())
+    det = make_detector()
     out = []
     for f in sorted((root / "test" / cls).iterdir())[:scan]:
         face = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
-        if face is not None and len(det.detect(cv2.cvtColor(photo_of(face), cv2.COLOR_BGR2GRAY))) == 1:
+        if face is not None and len(det.detect(photo_of(face))) == 1:
             out.append(face)
             if len(out) == n:
                 return out
@@ -93,7 +95,7 @@ def chart_values(at: AppTest) -> list[dict[str, float]]:
 
 def test_an_uploaded_face_photo_shows_its_label_probabilities_and_heat_map(face_jpg, classifier):
     at = run_page([("face.jpg", face_jpg, "image/jpeg")])
-    expected = analyse_still(face_jpg, "face.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
+    expected = analyse_still(face_jpg, "face.jpg", FramePipeline(classifier, make_detector(), flip=STILL_FLIP))
     assert len(expected.faces) == 1
     face = expected.faces[0]
     assert f"**Face 1: {face.label}** ({face.score:.0%})" in [m.value for m in at.markdown]
@@ -106,7 +108,19 @@ def test_an_uploaded_face_photo_shows_its_label_probabilities_and_heat_map(face_
     captions = [cap for img in at.get("image") for cap in img.captions]
     assert any(cap.startswith("face.jpg (640x480 px") for cap in captions), captions
     assert any(cap.startswith(tuple(METHOD_NOTES.values())) for cap in captions), captions
+    assert f"Faces found by {DETECTORS['blazeface'].label}" in [c.value for c in at.caption]  # the default
     assert not at.error and not at.warning
+
+
+def test_the_page_says_which_detector_found_the_faces(face_jpg):
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["_fer_app_settings"] = AppSettings(None, DetectorSettings(name="haar"))
+    at.run()
+    at.checkbox(key="still_heatmaps").set_value(False)
+    at.file_uploader(key="still_uploads").set_value([("face.jpg", face_jpg, "image/jpeg")])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Faces found by Haar cascades (the seed's)" in [c.value for c in at.caption]
 
 
 def test_a_camera_picture_is_analysed_like_an_upload(face_jpg):
@@ -151,8 +165,8 @@ def test_a_huge_photo_is_downscaled_for_display_and_boxes_are_reported_in_its_ow
     captions = [cap for img in at.get("image") for cap in img.captions]
     shown = f"shown downscaled to {MAX_ANALYSIS_SIDE}x{round(2880 * MAX_ANALYSIS_SIDE / 3840)}"
     assert any(cap.startswith("huge.jpg (3840x2880 px") and shown in cap for cap in captions), captions
-    res = analyse_still(jpeg(huge), "huge.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
-    ref = analyse_still(jpeg(small), "small.jpg", FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP))
+    res = analyse_still(jpeg(huge), "huge.jpg", FramePipeline(classifier, make_detector(DetectorSettings(name="haar")), flip=STILL_FLIP))
+    ref = analyse_still(jpeg(small), "small.jpg", FramePipeline(classifier, make_detector(DetectorSettings(name="haar")), flip=STILL_FLIP))
     assert res.downscaled and len(res.faces) == len(ref.faces) == 1
     # The two images are scanned on different scale grids, and Haar's box sides come in steps of the
     # scale factor: the boxes may differ by one step, where a box left in the shown pixels is 6x off.
@@ -161,16 +175,15 @@ def test_a_huge_photo_is_downscaled_for_display_and_boxes_are_reported_in_its_ow
 
 
 def test_an_image_without_a_face_says_so_and_the_whole_image_option_classifies_it(fer_root):
-    # Upside down: the detector looks for upright, tilted (up to 40 degrees) and turned faces only,
-    # so a real face crop upside down is an image "without a face" that still holds one.
-    crop = np.ascontiguousarray(cv2.imread(str(sorted((fer_root / "test" / "happy").iterdir())[0]))[::-1, ::-1])
-    at = run_page([("crop.png", cv2.imencode(".png", crop)[1].tobytes(), "image/png")])
+    # A real room with nobody in it (the wall and a shirt of a shared clip).
+    room = real_background(320, 240)
+    at = run_page([("room.png", cv2.imencode(".png", room)[1].tobytes(), "image/png")])
     (warning,) = [w.value for w in at.warning]
-    assert "No face found in crop.png" in warning and "Treat the whole image as one face" in warning
+    assert "No face found in room.png" in warning and "Treat the whole image as one face" in warning
     at.checkbox(key="still_whole").check()
     at.run()
     assert not at.warning and len(chart_values(at)) == 1
-
+    assert not any(c.value.startswith("Faces found by") for c in at.caption)  # no detector ran
 
 def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(fer_root, classifier):
     upright = photo_of(detectable_faces(fer_root, "happy", 1)[0])
@@ -185,7 +198,7 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(fer_root, class
     captions = [cap for img in at.get("image") for cap in img.captions]
     assert any(cap.startswith("phone.jpg (640x480 px") for cap in captions), captions
     assert any(cap.startswith("sideways.jpg (480x640 px") for cap in captions), captions
-    pipe = FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP)
+    pipe = FramePipeline(classifier, make_detector(), flip=STILL_FLIP)
     phone = analyse_still(tagged.getvalue(), "phone.jpg", pipe)
     ref = analyse_still(jpeg(upright), "upright.jpg", pipe)
     assert phone.original_size == ref.original_size == (640, 480)
@@ -200,7 +213,7 @@ def test_the_json_download_has_the_shape_of_the_cli_predict_json(face_jpg, class
                          capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-2000:]
     (entry,) = json.loads(cli.stdout)
-    ours = analyse_still(face_jpg, str(photo), FramePipeline(classifier, FaceDetector(DetectorSettings()), flip=STILL_FLIP)).to_dict()
+    ours = analyse_still(face_jpg, str(photo), FramePipeline(classifier, make_detector(), flip=STILL_FLIP)).to_dict()
     assert ours.keys() == entry.keys() and ours["path"] == entry["path"] and len(ours["faces"]) == len(entry["faces"])
     for a, b in zip(ours["faces"], entry["faces"]):
         assert a.keys() == b.keys() and a["box"] == b["box"] and a["label"] == b["label"]

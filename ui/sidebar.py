@@ -45,8 +45,9 @@ def render_sidebar() -> AppSettings:
         names = list(DETECTORS)
         kind = st.selectbox("Detector", names, index=names.index(DEFAULT_DETECTOR), key="det_name",
                             format_func=lambda n: detector_name(DETECTORS[n].label),
-                            help="Haar cascades are classic pattern matching; BlazeFace is a small neural "
-                                 "network that also finds turned and tilted heads.")
+                            help="BlazeFace, a small neural network, finds turned, tilted, small and "
+                                 "close-up faces in a few milliseconds; Haar cascades are the seed's "
+                                 "detector, slower and with false faces in real video (docs/detectors.md).")
         if detector_detail(DETECTORS[kind].label):
             st.caption(detector_detail(DETECTORS[kind].label))
         d = DetectorSettings()
@@ -56,7 +57,7 @@ def render_sidebar() -> AppSettings:
                               help="Smaller finds more faces but costs more time.")
             neighbours = st.slider("Min neighbours", 1, 10, d.min_neighbors, key="det_neighbors",
                                    help="Higher means fewer false faces.")
-            detector = DetectorSettings(scale_factor=scale, min_neighbors=neighbours, min_size=min_size)
+            detector = DetectorSettings(name="haar", scale_factor=scale, min_neighbors=neighbours, min_size=min_size)
         else:
             score = st.slider("Min confidence", 0.3, 0.95, d.min_score, 0.05, key="det_min_score",
                               help="Higher means fewer false faces.")

@@ -35,6 +35,7 @@ class StillResult:
     ``faces`` are in reading order (``reading_order``): face n is tagged "n: ..." on ``annotated``.
     ``scale``: analysed copy / original (1.0 when the image was small enough).
     ``whole``: the whole image was classified as one face (no detection).
+    ``detector``: the name (``fer.faces.detectors.DETECTORS``) of the detector that found the faces ("" with ``whole``).
     """
     name: str
     original_size: tuple[int, int]
@@ -44,6 +45,7 @@ class StillResult:
     crops: np.ndarray
     whole: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    detector: str = ""
 
     @property
     def downscaled(self) -> bool:
@@ -110,7 +112,8 @@ def analyse_still(data: bytes, name: str, pipeline: FramePipeline, whole: bool =
     faces = [Face(box=_unscale(f.box, scale, width, height), label=f.label, score=f.score,
                   probabilities=f.probabilities) for f in found]
     return StillResult(name=name, original_size=(width, height), scale=scale, faces=faces, annotated=annotated,
-                       crops=crops, whole=whole, timings_ms=result.timings_ms)
+                       crops=crops, whole=whole, timings_ms=result.timings_ms,
+                       detector="" if whole else pipeline.detector.settings.name)
 
 
 def error_entry(name: str, message: str) -> dict:

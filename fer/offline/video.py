@@ -74,6 +74,17 @@ def _reason(e: Exception) -> str:
     return text[0].lower() + text[1:] if text else type(e).__name__
 
 
+def to_bgr(frame) -> np.ndarray:
+    """A decoded PyAV frame as BGR uint8 (H, W, 3). The usual H.264 picture (yuv420p, even sides)
+    goes through OpenCV's conversion: 0.25-0.4 ms a 640x360 frame against PyAV's (swscale) 1.1-1.4 ms,
+    which was a sixth of ``fer video``'s time a frame; the two differ by at most 3 levels (rounding).
+    Any other picture format goes through PyAV."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        import cv2
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return frame.to_ndarray(format="bgr24")
+
+
 class VideoReader:
     """Decode a file (a path, or a binary file object such as the bytes ``batch`` read) frame by frame.
 
@@ -122,7 +133,7 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 pts = frame.time if frame.time is not None else index / float(self.rate)
-                image = frame.to_ndarray(format="bgr24")
+                image = to_bgr(frame)
                 self.decoded = index + 1  # counted when handed out, so an interrupted run's count is right
                 end_s = float(pts) + 1 / float(self.rate)
                 yield DecodedFrame(index, float(pts), image)

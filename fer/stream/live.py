@@ -21,7 +21,7 @@ from ..faces.detectors.base import largest_first, overlap
 from ..faces.detectors.changes import SceneChanges
 from ..pipeline import Face, FramePipeline, Located, draw_faces, to_gray
 from .session_log import SessionLog
-from .tracking import FaceTracker
+from .tracking import DEFAULT_CONFIRM_HITS, FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,17 @@ class LiveSession:
     """Per-stream state shared between the video thread (writer) and the page thread (reader)."""
 
     def __init__(self, half_life_s: float = 0.15, rescan_every_s: float = RESCAN_EVERY_S,
-                 read_every_s: float = 0.0, background_rescans: bool = False, skip_unchanged: bool = True) -> None:
+                 read_every_s: float = 0.0, background_rescans: bool = False, skip_unchanged: bool = True,
+                 confirm_hits: int = DEFAULT_CONFIRM_HITS) -> None:
         """``read_every_s``: classify a followed face at most this often (0: in every frame, as
         ``fer video`` does; the live page passes LIVE_READ_EVERY_S). ``background_rescans``: run
         the rescans of wall-clocked frames beside the stream (``fer.stream.background_rescan``; the live
         page does), not inside the frame that is due. ``skip_unchanged``: a rescan scans only where
         the picture changed since its view last looked (``fer.faces.detectors.changes``; False: the whole
-        frame every time, for comparisons)."""
+        frame every time, for comparisons). ``confirm_hits``: frames in a row a new face must be
+        detected in before it is shown with an id (``fer.stream.tracking``; 1: at once, for comparisons)."""
         self.half_life_s = half_life_s
+        self.confirm_hits = confirm_hits
         self.rescan_every_s = rescan_every_s
         self.read_every_s = read_every_s
         self._background = BackgroundRescan() if background_rescans else None
@@ -109,7 +112,7 @@ class LiveSession:
                 self._start_stream(clock, classes)
             self._dropped += dropped
             if self._tracker is None or self._tracker.classes != classes:
-                self._tracker = FaceTracker(classes)
+                self._tracker = FaceTracker(classes, confirm_hits=self.confirm_hits)
             tracker = self._tracker
             tracker.half_life_s = self.half_life_s
         near, rescan = self._where_to_look(tracker, clock)
@@ -122,13 +125,14 @@ class LiveSession:
             self._turn += bool(rescan)
             if rescan and near:  # an empty room is rescanned every frame; only these count
                 self._last_rescan = clock
+        held = [b in found.held for b in found.boxes]
         if self.read_every_s > 0:
             due = tracker.due(found.boxes, clock, self.read_every_s)
             read = iter(pipeline.read(found, [b for b, d in zip(found.boxes, due) if d]))
             faces = [next(read) if d else Face(b, "", 0.0, {}) for b, d in zip(found.boxes, due)]
-            faces = tracker.update(faces, clock, read=due)
+            faces = tracker.update(faces, clock, read=due, held=held)
         else:
-            faces = tracker.update(pipeline.read(found, found.boxes), clock)
+            faces = tracker.update(pipeline.read(found, found.boxes), clock, held=held)
         if draw:
             draw_faces(frame_bgr, faces)
         done = time.monotonic()
@@ -210,7 +214,8 @@ class LiveSession:
             requests = pipeline.take_deferred()
             if requests:
                 self._searching.submit_search(pipeline, found.gray, requests)
-        return Located(found.gray, largest_first(boxes), found.detect_ms, frame_bgr, found.keypoints)
+        return Located(found.gray, largest_first(boxes), found.detect_ms, frame_bgr, found.keypoints,
+                       found.held & set(boxes))
 
     def _start_stream(self, now: float, classes: list[str]) -> None:
         self._new_stream = False

@@ -1,8 +1,10 @@
 """Faces across frames: a stable id per person while they stay in view, and smoothed probabilities.
 
-Haar boxes jitter and the classifier's top label flickers between neighbouring frames; matching
-each new box to last frame's tracks (IoU, or centre distance for fast moves) and blending each
-track's probabilities with an exponential moving average keeps ids and labels steady.
+Boxes jitter, detectors miss a face now and then or see one for a single frame where there is none,
+and the classifier's top label flickers between neighbouring frames. Confirming a new face over a few
+frames, matching each new box to where each track's motion puts it (IoU, or centre distance for fast
+moves) and blending each track's probabilities with an exponential moving average keeps ids and
+labels steady, one id per person.
 
 Smoothing is expressed as a *half-life in seconds*, not a per-frame factor, so the same setting
 behaves the same at 10 fps and at 30 fps (a per-frame alpha would lag three times longer on a slow
@@ -18,14 +20,30 @@ import numpy as np
 from ..faces.detection import Box, iou
 from ..pipeline import Face
 
-#: A track survives this long without a matching detection (Haar misses single frames)...
-DEFAULT_MAX_AGE_S = 0.5
-#: ...and at least this many processed frames: on a slow machine 0.5 s may be a single frame.
+#: A confirmed track survives this long without a matching detection (a face turned away, someone
+#: walking past in front of it)...
+DEFAULT_MAX_AGE_S = 1.0
+#: ...and at least this many processed frames: on a slow machine 1 s may be a single frame.
 DEFAULT_MAX_MISSED = 3
+#: A new face becomes a track with an id once it has been detected in this many frames (a frame in
+#: which the detector only held its box neither counts nor breaks the row); a face missed before
+#: that is dropped unseen. A detector's one-frame false face so never gets an id, never reaches the
+#: session log, and ids count people.
+DEFAULT_CONFIRM_HITS = 3
 #: Boxes overlapping at least this much (intersection over union) are the same face.
 DEFAULT_MIN_IOU = 0.3
-#: ...or whose centres are closer than this fraction of the track's box side.
+#: ...or whose centres are closer than this fraction of the track's box side (from where the track's
+#: motion puts the face now)...
 DEFAULT_MAX_CENTRE_SHIFT = 0.5
+#: ...plus this much more for each frame the track has gone unseen (up to MAX_SEARCH_GROWTH frames).
+SHIFT_PER_MISSED_FRAME = 0.1
+MAX_SEARCH_GROWTH = 5
+#: A track's motion is extrapolated for at most this long.
+MAX_PREDICT_S = 0.5
+#: A track's velocity is its centre's displacement over its sightings of the last this many seconds:
+#: boxes jitter by a tenth of their side from frame to frame, which over one frame at 30 fps would
+#: read as a fast move.
+VELOCITY_WINDOW_S = 0.4
 
 
 def centre_shift(a: Box, b: Box) -> float:
@@ -44,17 +62,52 @@ def ema_weight(dt_s: float, half_life_s: float) -> float:
 
 @dataclass
 class _Track:
-    track_id: int
-    box: Box
+    track_id: int | None  # None until confirmed
+    box: Box              # where the face was last detected (a held box does not move it)
     probs: np.ndarray
-    last_seen: float
-    read_at: float  # when the classifier last read this face (``last_seen`` may be later: box only)
+    last_seen: float      # when it was last detected
+    read_at: float        # when the classifier last read this face (``last_seen`` may be later: box only)
     missed: int = 0
+    hits: int = 1         # frames in a row it was detected in, while tentative
+    trail: list[tuple[float, float, float]] = field(default_factory=list)  # (time, centre x, centre y)
+
+    @property
+    def velocity(self) -> tuple[float, float]:
+        """Centre velocity (pixels per second) over the trail; 0 until it spans a frame or two."""
+        if len(self.trail) < 2 or self.trail[-1][0] - self.trail[0][0] < 0.05:
+            return 0.0, 0.0
+        (t0, x0, y0), (t1, x1, y1) = self.trail[0], self.trail[-1]
+        return (x1 - x0) / (t1 - t0), (y1 - y0) / (t1 - t0)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.track_id is not None
+
+    def predicted(self, now: float) -> Box:
+        """Where the track's motion puts its box at ``now``."""
+        dt = min(max(0.0, now - self.last_seen), MAX_PREDICT_S)
+        vx, vy = self.velocity
+        return self.box._replace(x=int(round(self.box.x + vx * dt)), y=int(round(self.box.y + vy * dt)))
+
+    def moved_to(self, box: Box, now: float) -> None:
+        """A detection at ``now``: the box, and a point of the trail."""
+        if not self.trail:
+            self.trail.append((self.last_seen, self.box.x + self.box.w / 2, self.box.y + self.box.h / 2))
+        self.trail.append((now, box.x + box.w / 2, box.y + box.h / 2))
+        while len(self.trail) > 2 and now - self.trail[0][0] > VELOCITY_WINDOW_S:
+            self.trail.pop(0)
+        self.box, self.last_seen = box, now
 
 
 @dataclass
 class FaceTracker:
     """Assign ids to each frame's faces and smooth their probabilities.
+
+    A face gets an id only once it has been detected in ``confirm_hits`` frames in a row; until then
+    it is followed (``current_boxes``) but left out of ``update``'s result. A confirmed track keeps
+    its id through ``max_age_s`` (and ``max_missed`` frames) without a detection; each frame's boxes
+    are matched to where each track's own motion puts it, confirmed tracks first, so two faces that
+    cross keep their ids and a new face next to a known one can't take the known one's id.
 
     Not thread-safe by itself: one tracker belongs to one video stream (one browser session),
     whose frames arrive one at a time.
@@ -65,37 +118,54 @@ class FaceTracker:
     max_missed: int = DEFAULT_MAX_MISSED
     min_iou: float = DEFAULT_MIN_IOU
     max_centre_shift: float = DEFAULT_MAX_CENTRE_SHIFT
+    confirm_hits: int = DEFAULT_CONFIRM_HITS
     _tracks: list[_Track] = field(default_factory=list)
     _next_id: int = 1
 
-    def update(self, faces: list[Face], now: float, read: list[bool] | None = None) -> list[Face]:
-        """Faces of the frame taken at ``now`` (seconds, monotonic) -> the same faces with ``track_id``
-        set and, when smoothing is on, probabilities/label/score replaced by the track's smoothed ones.
-        ``read``: per face, whether its probabilities are a new reading; a face marked False (its
-        box found, not classified: see ``due``) takes its track's probabilities as they are."""
+    def update(self, faces: list[Face], now: float, read: list[bool] | None = None,
+               held: list[bool] | None = None) -> list[Face]:
+        """Faces of the frame taken at ``now`` (seconds, monotonic) -> the faces of confirmed tracks,
+        in the given order, with ``track_id`` set and, when smoothing is on, probabilities/label/score
+        replaced by the track's smoothed ones. ``read``: per face, whether its probabilities are a new
+        reading; a face marked False (its box found, not classified: see ``due``) takes its track's
+        probabilities as they are. ``held``: per face, whether the detector only kept its previous
+        box (``FaceFinder.held``): it keeps a confirmed track shown where it was, but is no sighting
+        (no motion, no step towards confirming a new track, which waits unseen while it is held and
+        is dropped at its first frame neither found nor held)."""
         self._expire(now)
-        pairs = self._match([f.box for f in faces])
+        pairs = self._match([f.box for f in faces], now)
         for t in self._tracks:
             t.missed += 1
         out = []
         for i, face in enumerate(faces):
             fresh = read is None or read[i]
+            kept = bool(held and held[i])
             raw = np.array([face.probabilities[c] for c in self.classes], np.float64) if fresh else None
             t = pairs.get(i)
             if t is None:
                 if not fresh:
                     raise ValueError(f"face {i} was not read, but it matches no track (ask due() first)")
-                t = _Track(self._next_id, face.box, raw, now, now)
-                self._next_id += 1
+                if kept:
+                    continue  # a held box whose track is gone: nothing to show
+                t = _Track(None, face.box, raw, now, now)
                 self._tracks.append(t)
+            elif kept and not t.confirmed:
+                t.missed = 0  # kept waiting while the detector holds its box: no sighting, not a miss
+                continue
             else:
                 if fresh:
                     w = ema_weight(now - t.read_at, self.half_life_s)
                     t.probs = w * raw + (1 - w) * t.probs
                     t.read_at = now
-                t.box, t.last_seen = face.box, now
+                if not kept:
+                    t.moved_to(face.box, now)
+                    t.hits += 1
             t.missed = 0
-            out.append(self._face_from_track(face, t, raw=fresh))
+            if not t.confirmed and t.hits >= self.confirm_hits:
+                t.track_id = self._next_id
+                self._next_id += 1
+            if t.confirmed:
+                out.append(self._face_from_track(face, t, raw=fresh))
         return out
 
     def due(self, boxes: list[Box], now: float, every_s: float) -> list[bool]:
@@ -103,7 +173,7 @@ class FaceTracker:
         face, or one last read ``every_s`` or more ago), False when its track's probabilities may
         stand for this frame. ``update`` with the same boxes and time matches them the same way."""
         self._expire(now)
-        pairs = self._match(boxes)
+        pairs = self._match(boxes, now)
         return [i not in pairs or now - pairs[i].read_at >= every_s for i in range(len(boxes))]
 
     def reset(self) -> None:
@@ -113,40 +183,53 @@ class FaceTracker:
 
     @property
     def active_ids(self) -> list[int]:
-        return [t.track_id for t in self._tracks]
+        """The ids of the confirmed tracks."""
+        return [t.track_id for t in self._tracks if t.confirmed]
 
     def current_boxes(self) -> list[Box]:
-        """Boxes of the faces matched in the latest update (where to look in the next frame)."""
+        """Boxes of the faces matched in the latest update, tentative ones too (where to look in
+        the next frame)."""
         return [t.box for t in self._tracks if t.missed == 0]
 
     def _expire(self, now: float) -> None:
-        """Forget the tracks unseen for longer than max_age_s and max_missed frames."""
-        self._tracks = [t for t in self._tracks if t.missed < self.max_missed or now - t.last_seen <= self.max_age_s]
+        """Forget the confirmed tracks unseen for longer than max_age_s and max_missed frames, and
+        the tentative ones missed once."""
+        self._tracks = [t for t in self._tracks if (t.missed == 0 if not t.confirmed else
+                                                    t.missed < self.max_missed or now - t.last_seen <= self.max_age_s)]
 
-    def _match(self, boxes: list[Box]) -> dict[int, _Track]:
-        """Greedy matching, best IoU first, then centre distance for what is left.
+    def _match(self, boxes: list[Box], now: float) -> dict[int, _Track]:
+        """Boxes to tracks, greedy: by IoU with where each track's motion puts it, the confirmed
+        tracks first, then the tentative ones; then, for what is left, by centre distance (from
+        there or from where the track was last seen, whichever is nearer; a longer reach for a track
+        unseen for a few frames), again confirmed tracks first. A face followed closely by a
+        tentative track so keeps it, while a confirmed track that lost its face can't be taken over
+        by a new one next to it.
 
-        Greedy is enough here: a webcam frame holds a handful of faces, and a face moves far less
-        than its own width between frames.
+        Greedy is enough here: a frame holds a handful of faces, and a face moves far less than its
+        own width between frames.
         """
-        free = set(range(len(self._tracks)))
         pairs: dict[int, _Track] = {}
-        cands = sorted(((iou(t.box, b), ti, bi) for ti, t in enumerate(self._tracks)
-                        for bi, b in enumerate(boxes)), reverse=True)
-        for score, ti, bi in cands:
-            if score < self.min_iou:
-                break
-            if ti in free and bi not in pairs:
-                pairs[bi] = self._tracks[ti]
-                free.discard(ti)
-        rest = sorted((centre_shift(self._tracks[ti].box, b), ti, bi) for ti in free
-                      for bi, b in enumerate(boxes) if bi not in pairs)
-        for shift, ti, bi in rest:
-            if shift > self.max_centre_shift:
-                break
-            if ti in free and bi not in pairs:
-                pairs[bi] = self._tracks[ti]
-                free.discard(ti)
+        taken: set[int] = set()  # track indices
+        groups = ([k for k, t in enumerate(self._tracks) if t.confirmed],
+                  [k for k, t in enumerate(self._tracks) if not t.confirmed])
+        where = [t.predicted(now) for t in self._tracks]
+        for group in groups:
+            cands = sorted(((iou(where[k], b), k, bi) for k in group for bi, b in enumerate(boxes)), reverse=True)
+            for score, k, bi in cands:
+                if score < self.min_iou:
+                    break
+                if k not in taken and bi not in pairs:
+                    pairs[bi] = self._tracks[k]
+                    taken.add(k)
+        for group in groups:
+            rest = sorted((min(centre_shift(where[k], b), centre_shift(self._tracks[k].box, b)), k, bi)
+                          for k in group if k not in taken for bi, b in enumerate(boxes) if bi not in pairs)
+            for shift, k, bi in rest:
+                t = self._tracks[k]
+                reach = self.max_centre_shift + SHIFT_PER_MISSED_FRAME * min(t.missed, MAX_SEARCH_GROWTH)
+                if shift <= reach and k not in taken and bi not in pairs:
+                    pairs[bi] = t
+                    taken.add(k)
         return pairs
 
     def _face_from_track(self, face: Face, t: _Track, raw: bool = True) -> Face:

@@ -1,11 +1,13 @@
 """Video clips built from real faces, for the video tests and benchmarks: one real face crop moving
 slowly over a real room (a frame of the shared clips), written as H.264 at a known frame rate, so
-what ``fer video`` returns can be checked against where the face truly was."""
+what ``fer video`` returns can be checked against where the face truly was; two real faces crossing
+over that room, for the tracker's ids."""
 from __future__ import annotations
 
 import math
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -61,3 +63,38 @@ def write_face_clip(path: str | Path, face_gray: np.ndarray, background_bgr: np.
             out.mux(stream.encode(vf))
         out.mux(stream.encode(None))
     return boxes
+
+
+class Crossing(NamedTuple):
+    """Two real faces crossing over a real room: the frames (BGR uint8) and, per frame, the box of
+    each face (front, back), None for the back face while the front one hides most of it."""
+    frames: list[np.ndarray]
+    boxes: list[tuple[Box, Box | None]]
+    fps: float
+
+
+#: The back face counts as hidden while the front one covers more than this share of it.
+HIDDEN_SHARE = 0.5
+
+
+def crossing_clip(front: np.ndarray, back: np.ndarray, background_bgr: np.ndarray, seconds: float = 3.0,
+                  fps: float = 30.0, face_px: int = 120) -> Crossing:
+    """``front`` walks left to right across ``background_bgr`` while ``back`` walks right to left a
+    little lower, passing behind it (both real face crops, gray or BGR, any size): the case where a
+    tracker that matches boxes by position alone swaps the two ids."""
+    h, w = background_bgr.shape[:2]
+    n = int(round(seconds * fps))
+    x0, x1 = face_px // 6, w - face_px - face_px // 6
+    y_front, y_back = (h - face_px) // 2 - face_px // 8, (h - face_px) // 2 + face_px // 8
+    frames, boxes = [], []
+    for i in range(n):
+        t = i / max(1, n - 1)
+        a = Box(int(round(x0 + (x1 - x0) * t)), y_front, face_px, face_px)
+        b = Box(int(round(x1 - (x1 - x0) * t)), y_back, face_px, face_px)
+        frame = paste_face(background_bgr.copy(), back, b)
+        paste_face(frame, front, a)
+        ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+        iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+        frames.append(frame)
+        boxes.append((a, None if ix * iy > HIDDEN_SHARE * b.w * b.h else b))
+    return Crossing(frames, boxes, fps)

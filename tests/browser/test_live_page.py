@@ -139,6 +139,13 @@ def test_start_button_shows_up_without_waiting_for_heavy_imports(camera_run):
     assert camera_run.start_visible_s < 30
 
 
+def test_the_page_says_which_detector_runs(camera_run):
+    """The sidebar's default detector, named under the video (fer.faces.detectors.DETECTORS' label)."""
+    from fer.faces.detectors import DETECTORS, DetectorSettings
+    assert f"Faces found by {DETECTORS[DetectorSettings().name].label}" in camera_run.summary_text
+    assert "Faces found by BlazeFace (short + full range)" in camera_run.summary_text
+
+
 def test_frames_coming_back_are_annotated(camera_run):
     """The fake camera is gray; only the server's drawing puts colour in the returned frames."""
     a = camera_run.annotation

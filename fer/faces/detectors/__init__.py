@@ -19,6 +19,11 @@ def _haar(settings: DetectorSettings) -> FaceFinder:
 
 
 def _blazeface(settings: DetectorSettings) -> FaceFinder:
+    from .two_range import TwoRangeBlazeFace
+    return TwoRangeBlazeFace(settings)
+
+
+def _blazeface_short(settings: DetectorSettings) -> FaceFinder:
     from .blazeface import SHORT_RANGE, BlazeFaceDetector
     return BlazeFaceDetector(settings, SHORT_RANGE)
 
@@ -28,13 +33,16 @@ def _blazeface_full(settings: DetectorSettings) -> FaceFinder:
     return BlazeFaceDetector(settings, FULL_RANGE)
 
 
-#: Every detector by name; the first is the default.
+#: Every detector by name; the first is the default (``DetectorSettings().name``). Why BlazeFace and
+#: not Haar: docs/detectors.md, with the figures and the commands that measure them.
 DETECTORS: dict[str, DetectorEntry] = {
-    "haar": DetectorEntry("Haar cascades (default: frontal, profile, tilted)", _haar),
-    "blazeface": DetectorEntry("BlazeFace short range (webcam distance)", _blazeface),
-    "blazeface-full": DetectorEntry("BlazeFace full range (smaller, farther faces)", _blazeface_full),
+    "blazeface": DetectorEntry("BlazeFace (short + full range)", _blazeface),
+    "haar": DetectorEntry("Haar cascades (the seed's)", _haar),
+    "blazeface-short": DetectorEntry("BlazeFace short range only (webcam distance)", _blazeface_short),
+    "blazeface-full": DetectorEntry("BlazeFace full range only (smaller, farther faces)", _blazeface_full),
 }
-DEFAULT_DETECTOR = "haar"
+DEFAULT_DETECTOR = DetectorSettings().name
+assert DEFAULT_DETECTOR == next(iter(DETECTORS)), "the registry lists the default first"
 
 
 def make_detector(settings: DetectorSettings | None = None) -> FaceFinder:
@@ -44,3 +52,9 @@ def make_detector(settings: DetectorSettings | None = None) -> FaceFinder:
     if entry is None:
         raise ValueError(f"unknown detector {settings.name!r}; choose one of {', '.join(DETECTORS)}")
     return entry.build(settings)
+
+
+def detector_label(name: str) -> str:
+    """What the pages call detector ``name`` ("Faces found by ..."): its registry label, or the name."""
+    entry = DETECTORS.get(name)
+    return entry.label if entry else name

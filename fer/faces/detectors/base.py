@@ -30,8 +30,9 @@ class Detection(NamedTuple):
 class DetectorSettings:
     """Which detector, and how sensitive it is.
 
-    ``name``: a key of ``fer.faces.detectors.DETECTORS`` ("haar", the default, or "blazeface").
-    ``min_size``: smallest face side in frame pixels (both detectors).
+    ``name``: a key of ``fer.faces.detectors.DETECTORS`` ("blazeface", the default, "haar", ...).
+    ``min_size``: smallest face side in frame pixels (every detector; BlazeFace caps it at half the
+    picture's shorter side, so that a small crop's own face counts).
     Haar only: ``scale_factor``, step between the scales searched (smaller finds more, costs more);
     ``min_neighbors``, overlapping hits needed to keep a face (higher = fewer false faces);
     ``detect_face_px``, the scan starts on the frame shrunk so that a ``min_size`` face becomes this
@@ -59,7 +60,7 @@ class DetectorSettings:
     tilts: tuple[float, ...] = (-25.0, 25.0, -45.0, 45.0)
     profiles: bool = True
     border: float = 0.25
-    name: str = "haar"
+    name: str = "blazeface"
     min_score: float = 0.5
 
 
@@ -92,6 +93,11 @@ class FaceFinder(Protocol):
     def detect_near(self, frame: np.ndarray, previous: list[Box], hold: bool = True) -> list[Box]:
         """The faces of ``previous`` (last frame's boxes) re-found near where they were; with ``hold``
         a face not re-found keeps its old box for up to HOLD_FRAMES frames in a row (``HeldBoxes``)."""
+        ...
+
+    def held(self, box: Box) -> bool:
+        """``box`` came out of the last ``detect_near`` as a held box (kept, not re-found): the
+        tracker must not count it as a sighting of a face it has yet to confirm."""
         ...
 
     def hints(self, boxes: list[Box]) -> list[object]:

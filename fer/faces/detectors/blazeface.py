@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
@@ -99,7 +100,10 @@ class BlazeFaceDetector:
 
     def __init__(self, settings: DetectorSettings | None = None, model: BlazeFaceModel = SHORT_RANGE,
                  num_threads: int = 1) -> None:
-        self.settings = settings or DetectorSettings(name="blazeface")
+        # Named after its one network whatever ``settings`` said: the pipeline builds each thread's
+        # copy by this name ("blazeface" is both networks, fer.faces.detectors.two_range).
+        name = "blazeface-short" if model == SHORT_RANGE else "blazeface-full"
+        self.settings = replace(settings or DetectorSettings(), name=name)
         self.model = model
         self._anchors = anchor_centres(model)
         if not 0.0 < self.settings.min_score < 1.0:
@@ -174,6 +178,10 @@ class BlazeFaceDetector:
             found = self.detect(frame)
         self._last_pass = (None, b"", [])
         return largest_first([b for b in found if all(overlap(b, k) < 0.5 for k in skip)])
+
+    def held(self, box: Box) -> bool:
+        """``box`` is one the last ``detect_near`` kept without re-finding it."""
+        return self._held.holding(box)
 
     def hints(self, boxes: list[Box]) -> list[None]:
         """Nothing to pass on: every pass sees the whole frame."""

@@ -8,6 +8,7 @@ video pays for the extra views a little at a time (``rescan``) while the faces i
 re-found at the tilt they were last found at (``detect_near``)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NamedTuple, Sequence
 
 import cv2
@@ -105,7 +106,8 @@ class FaceDetector:
     takes = "gray"
 
     def __init__(self, settings: DetectorSettings | None = None) -> None:
-        self.settings = settings or DetectorSettings()
+        # Named "haar" whatever ``settings`` said: the pipeline builds each thread's copy by this name.
+        self.settings = replace(settings or DetectorSettings(), name="haar")
         s = self.settings
         if s.scale_factor <= 1.0:
             raise ValueError("scale_factor must be > 1")
@@ -390,6 +392,10 @@ class FaceDetector:
         boxes = [_map_box(Box(*map(int, r)), to_small, 1 / f) for r in hits]
         near = _closest(boxes, Box(b.x - x0, b.y - y0, b.w, b.h))
         return Box(near.x + x0, near.y + y0, near.w, near.h)
+
+    def held(self, box: Box) -> bool:
+        """``box`` is one the last ``detect_near`` kept without re-finding it."""
+        return self._held.holding(box)
 
     def hints(self, boxes: list[Box]) -> list[View]:
         """The view each of ``boxes`` (recently returned) was found in."""
