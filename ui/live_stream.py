@@ -63,7 +63,7 @@ def warm_for_stream(pipeline: FramePipeline | None, frame_shape: tuple[int, int,
     background thread: a detector built ahead for the stream's thread (a stream's frames run on a
     thread of their own, which would otherwise load its detector on the first frame: ~250 ms for
     Haar, 7-8 camera frames dropped as stale), every rescan thread's detector, and the classifier's
-    interpreters for one to four faces. Once per pipeline, plus a new spare detector whenever the
+    first call. Once per pipeline, plus a new spare detector whenever the
     last one was taken; returns at once."""
     if pipeline is None or not WARMUP:
         return
@@ -77,9 +77,11 @@ def warm_for_stream(pipeline: FramePipeline | None, frame_shape: tuple[int, int,
         try:
             if first:  # before stocking: the rescan threads would otherwise take the spare
                 warm_pool(pipeline, frame_shape)
-                side = pipeline.classifier.input_size
-                for n in range(1, 5):
-                    pipeline.classifier.predict(np.zeros((n, side, side), np.uint8))
+                clf = pipeline.classifier
+                # One face's call (the first invoke sets up XNNPACK). Interpreters for more faces are
+                # built when a frame has them: each is one more mapping of the model file.
+                shape = (1, clf.input_size, clf.input_size) + ((clf.channels,) if clf.channels > 1 else ())
+                clf.predict(np.zeros(shape, np.uint8))
             if pipeline.spare_detectors() == 0:
                 pipeline.stock_detector()
         except Exception:  # a failed warm-up only costs the first frame its speed; the stream says why
