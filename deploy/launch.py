@@ -32,7 +32,7 @@ def preload() -> None:
     import fer.faces.detectors  # noqa: F401  (fer first: it sets OpenCV's thread-pool options before cv2 loads)
     import fer.stream.live  # noqa: F401
     import fer.pipeline  # noqa: F401
-    import numpy as np
+    import numpy  # noqa: F401
     import pandas  # noqa: F401
     import plotly.graph_objects  # noqa: F401
     from ai_edge_litert import interpreter  # noqa: F401
@@ -40,7 +40,7 @@ def preload() -> None:
     from fer.classify.model import ModelError, load_classifier, server_threads
     try:  # the default model, once per process: the page's first START then finds it loaded and run
         clf = load_classifier(None, num_threads=server_threads())
-        clf.predict(np.zeros((1, clf.input_size, clf.input_size), np.uint8))
+        clf.warm()
     except (ModelError, ValueError, RuntimeError):
         pass  # no usable default model: the page says so to whoever opens it
 

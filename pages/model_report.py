@@ -150,9 +150,10 @@ def model_card(info: ModelInfo) -> None:
     params = arch.get("params")
     size = info.input_size
     sources = trained_on(meta)
+    crop = "colour face crop lined up by the eyes" if info.channels == 3 else "gray face crop"
     what = (f"A convolutional network (`{arch.get('name', 'architecture not recorded')}`"
             + (f", {params:,} parameters" if isinstance(params, int) else "") + f") that reads a {size}x{size} "
-            f"gray face crop and gives the probabilities of {len(info.classes)} expressions "
+            f"{crop} and gives the probabilities of {len(info.classes)} expressions "
             f"({', '.join(info.classes)}).")
     if sources:
         what += f" Trained on {', '.join(sources)}."

@@ -77,11 +77,9 @@ def warm_for_stream(pipeline: FramePipeline | None, frame_shape: tuple[int, int,
         try:
             if first:  # before stocking: the rescan threads would otherwise take the spare
                 warm_pool(pipeline, frame_shape)
-                clf = pipeline.classifier
-                # One face's call (the first invoke sets up XNNPACK). Interpreters for more faces are
-                # built when a frame has them: each is one more mapping of the model file.
-                shape = (1, clf.input_size, clf.input_size) + ((clf.channels,) if clf.channels > 1 else ())
-                clf.predict(np.zeros(shape, np.uint8))
+                # One face's call. Interpreters for more faces are built when a frame has them: each
+                # is one more mapping of the model file.
+                pipeline.classifier.warm()
             if pipeline.spare_detectors() == 0:
                 pipeline.stock_detector()
         except Exception:  # a failed warm-up only costs the first frame its speed; the stream says why

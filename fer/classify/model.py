@@ -191,6 +191,12 @@ class Classifier:
         out /= np.maximum(out.sum(axis=1, keepdims=True), 1e-12)
         return out
 
+    def warm(self) -> None:
+        """One call on a blank face in the model's own crop shape: the first invoke of an interpreter
+        sets up its delegate, which a stream's first face should not wait for."""
+        shape = (1, self.input_size, self.input_size) + ((self.channels,) if self.channels > 1 else ())
+        self.predict(np.zeros(shape, np.uint8))
+
     def keras_model(self):
         """The Keras model (for explanations and checks); imports TensorFlow on first use."""
         if self._keras is None:

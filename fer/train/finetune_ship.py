@@ -168,8 +168,9 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
                   "preprocessing": "face lined up by its eyes (fer.faces.align: eyes level, side 2.4 eye "
                                    "distances), RGB, size x size; the backbone's own normalisation is inside "
                                    "the model"},
-        "architecture": f"{cfg.backbone} (MobileNet-v1, {model.count_params():,} parameters) pretrained for face "
-                        "identification, fine-tuned end to end; dropout and a 7-way softmax on its 1024-d feature",
+        "architecture": {"name": model.name, "backbone": cfg.backbone, "params": int(model.count_params()),
+                         "description": f"{cfg.backbone} pretrained for face identification, fine-tuned end to "
+                                        "end; dropout and a 7-way softmax on its pooled feature"},
         "backbone": {"name": cfg.backbone, **BACKBONE_ORIGIN.get(cfg.backbone, {}),
                      "files_sha256": backbone_files},
         "licence": sorted(RESTRICTED_DATA.values()) + [
