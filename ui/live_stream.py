@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, WebRtcStreamerContext, webrtc_streamer
 
