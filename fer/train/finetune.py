@@ -218,7 +218,7 @@ def train(cfg: FinetuneConfig, resume: bool = False, log=print) -> Path:
         # A resumed run may be given another --epochs (a shorter run on a busy machine): its schedule
         # then decays over the new length from the step reached. (Restarting Adam's moments instead,
         # at this learning rate, wrecked a pretrained network in one epoch: 72 % -> 39 % on RAF-DB.)
-        model = keras.saving.load_model(ckpt / "last.keras", compile=True)
+        model = keras.saving.load_model(ckpt / "last.keras", safe_mode=True, compile=True)
         model.optimizer._learning_rate = _schedule(cfg)
         log(f"resuming after epoch {state['epoch']} of {cfg.epochs}")
     else:

@@ -121,7 +121,7 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
     import tensorflow as tf
     cfg = FinetuneConfig(**json.loads((run / "config.json").read_text()))
     state = json.loads((run / "checkpoints" / "state.json").read_text())
-    model = keras.saving.load_model(run / "best.keras", compile=False)
+    model = keras.saving.load_model(run / "best.keras", safe_mode=True, compile=False)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.keras")  # no optimizer state: a third of the size
     train, val = load_sources(cfg, log)
