@@ -20,18 +20,17 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "deploy"))
+
+from serve import stop, wait_healthy  # noqa: E402  (deploy/serve.py: the replicas' start-up check and stop)
 
 CHROMIUM = "/usr/bin/chromium"
 VIDEO = "face-demographics-walking-and-pause.mp4"
@@ -83,30 +82,16 @@ def start_app(port: int, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the app exited with code {proc.returncode}; its log: {log}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    stop_app(proc)
-    raise SystemExit(f"the app did not answer within 180 s; its log: {log}")
+    try:
+        wait_healthy(port, proc, timeout=180)
+    except (RuntimeError, TimeoutError) as e:
+        stop_app(proc)
+        raise SystemExit(f"{e}; its log: {log}") from None
+    return proc
 
 
 def stop_app(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    stop(proc, grace=15)
 
 
 def save_small(png: bytes, path: Path) -> int:
