@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -142,7 +143,7 @@ def shoot_still(browser, url: str, photo: Path):
     page = open_page(browser, url, "Still images")
     expect(page.get_by_text("Upload one or more images to start.")).to_be_visible()
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(photo))
-    expect(page.get_by_text("faces found")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^\d+ faces? found$"))).to_be_visible()  # not the detector caption
     expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
     settle(page)
     scroll_to_heading(page, photo.name)
@@ -166,10 +167,10 @@ def shoot_explorer(browser, url: str):
 def shoot_report(browser, url: str):
     from playwright.sync_api import expect
     page = open_page(browser, url, "Model report")
-    expect(page.get_by_text("Training curves")).to_be_visible()
+    expect(page.get_by_text("Training history")).to_be_visible()
     expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
     settle(page)
-    scroll_to_heading(page, "Accuracy")
+    scroll_to_heading(page, "Model card")
     return page
 
 
