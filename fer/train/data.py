@@ -187,7 +187,6 @@ def hold_out(s: ImageSet, root: str, fraction: float) -> tuple[ImageSet, ImageSe
     """Split ``root``'s images of ``s`` into (the rest of ``s``, a held-out part of ``fraction``),
     stratified by nothing but a stable hash of each file's name, so the split never changes
     between runs, resumes or machines (for sets such as RAF-DB that have no val split)."""
-    import hashlib
     if not 0 < fraction < 1:
         raise ImageSetError(f"hold-out fraction must be between 0 and 1, got {fraction}")
     roots = [str(Path(r)) for r in s.roots]
@@ -195,11 +194,17 @@ def hold_out(s: ImageSet, root: str, fraction: float) -> tuple[ImageSet, ImageSe
     if key not in roots:
         raise ImageSetError(f"hold-out root {root} is not among the training roots {s.roots}")
     r = roots.index(key)
-    cut = int(fraction * 2**32)
-    held = np.array([s.root_index[i] == r and
-                     int.from_bytes(hashlib.sha1(Path(p).name.encode()).digest()[:4], "big") < cut
-                     for i, p in enumerate(s.paths)], dtype=bool)
+    held = (s.root_index == r) & held_out_mask(s.paths, fraction)
     return s.subset(~held), s.subset(held)
+
+
+def held_out_mask(paths, fraction: float) -> np.ndarray:
+    """Which of ``paths`` a hold-out of ``fraction`` takes: a stable hash of each file's name below the
+    fraction, so the held-out part is the same in every run, resume, machine and training script."""
+    import hashlib
+    cut = int(fraction * 2**32)
+    return np.array([int.from_bytes(hashlib.sha1(Path(p).name.encode()).digest()[:4], "big") < cut
+                     for p in paths], dtype=bool)
 
 
 def source_name(root: str | Path) -> str:

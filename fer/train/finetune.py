@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import platform
@@ -27,6 +26,7 @@ import numpy as np
 
 from fer.config import CLASSES, data_root
 from fer.train.crops import CONTEXT, CropSet, load_or_build
+from fer.train.data import held_out_mask
 
 #: RAF-DB has no val split: this fraction of its train split is held out, chosen by a hash of each
 #: file name (the same rule as ``fer.train.data.hold_out``, so every model is chosen on the same faces).
@@ -65,9 +65,7 @@ class FinetuneConfig:
 
 
 def _held_out(paths: np.ndarray) -> np.ndarray:
-    cut = int(RAFDB_HOLD_OUT * 2**32)
-    return np.array([int.from_bytes(hashlib.sha1(Path(p).name.encode()).digest()[:4], "big") < cut
-                     for p in paths], bool)
+    return held_out_mask(paths, RAFDB_HOLD_OUT)
 
 
 def _subset(s: CropSet, keep: np.ndarray) -> CropSet:
@@ -148,11 +146,12 @@ def _augment_fn(cfg: FinetuneConfig):
     return augment
 
 
-def centre_crops(images: np.ndarray, size: int) -> np.ndarray:
-    """The pipeline's framing out of context crops: the centre 1/CONTEXT, resized to ``size``."""
+def centre_crops(images: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
+    """The pipeline's framing out of context crops (the centre 1/CONTEXT), or ``scale`` times it
+    (robustness checks), resized to ``size``."""
     import cv2
     side = images.shape[1]
-    inner = side / CONTEXT
+    inner = side / CONTEXT * scale
     a = int(round((side - inner) / 2))
     b = a + int(round(inner))
     if b - a == size:

@@ -82,26 +82,15 @@ def _ms_per_face(path: Path, crop: np.ndarray, runs: int = 100) -> float:
 ROBUSTNESS_SCALES = (0.9, 1.3)
 
 
-def scaled_crops(context: np.ndarray, size: int, scale: float) -> np.ndarray:
-    """Crops ``scale`` times the pipeline's framing, cut from context crops, resized to ``size``."""
-    import cv2
-    from fer.train.crops import CONTEXT
-    side = context.shape[1]
-    inner = side / CONTEXT * scale
-    a = int(round((side - inner) / 2))
-    b = a + int(round(inner))
-    return np.stack([cv2.resize(im[a:b, a:b], (size, size), interpolation=cv2.INTER_AREA) for im in context])
-
-
 def _robustness(tflite: Path, val: dict, size: int) -> dict:
     """Accuracy of the served file on each val set: as cut (``1.0``), at ROBUSTNESS_SCALES, in grey."""
     out = {}
     for n, s in val.items():
         labels = s.labels.astype(int)
-        r = {}
-        for scale in (1.0, *ROBUSTNESS_SCALES):
-            r[f"{scale:g}x"] = accuracy_f1(_litert_probs(tflite, scaled_crops(s.images, size, scale)).argmax(1), labels)
-        plain = scaled_crops(s.images, size, 1.0)
+        plain = centre_crops(s.images, size)
+        r = {"1x": accuracy_f1(_litert_probs(tflite, plain).argmax(1), labels)}
+        for scale in ROBUSTNESS_SCALES:
+            r[f"{scale:g}x"] = accuracy_f1(_litert_probs(tflite, centre_crops(s.images, size, scale)).argmax(1), labels)
         grey = np.repeat(plain.mean(axis=3, keepdims=True).round().astype(np.uint8), 3, axis=3)
         r["grey"] = accuracy_f1(_litert_probs(tflite, grey).argmax(1), labels)
         out[n] = r
