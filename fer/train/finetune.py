@@ -269,6 +269,18 @@ def train(cfg: FinetuneConfig, resume: bool = False, log=print) -> Path:
     return out
 
 
+def _parse_mix(text: str) -> dict:
+    """``rafdb=0.3,affectnet=0.3,fer2013=0.4`` as a source mix; the shares must add up to 1."""
+    try:
+        mix = {k.strip(): float(v) for k, v in (part.split("=") for part in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write source=share pairs, e.g. rafdb=0.3,fer2013=0.7")
+    unknown = set(mix) - {"rafdb", "affectnet", "fer2013"}
+    if unknown or abs(sum(mix.values()) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"{text!r}: sources are rafdb, affectnet, fer2013 and shares add up to 1")
+    return mix
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="run folder (checkpoints, history, best.keras)")
@@ -278,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                  "label_smoothing", "ferplus_alpha", "seed", "cache", "limit_per_class"):
         v = getattr(defaults, name)
         ap.add_argument("--" + name.replace("_", "-"), type=int if v is None else type(v), default=v)
+    ap.add_argument("--source-mix", type=_parse_mix, default=defaults.source_mix,
+                    help="each source's share of a batch, e.g. rafdb=0.3,affectnet=0.3,fer2013=0.4")
     a = ap.parse_args(argv)
     given = {k: v for k, v in vars(a).items() if k != "resume"}
     cfg = FinetuneConfig(**given)
