@@ -90,6 +90,20 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, inpu
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), scores[keep], keypoints
 
 
+#: A frame at least this many times the network's input side is first averaged over whole k x k
+#: blocks of pixels (OpenCV's fast area path), then area-resized the rest of the way. Why: a one-step
+#: area resize by a factor like 640 -> 192 takes OpenCV's general path, about 1.0 ms a frame against
+#: 0.4 ms in two steps. Smaller pictures (tight crops, their padded looks) keep the one step.
+BLOCK_FROM = 3
+
+
+def block_average(image: np.ndarray, k: int) -> np.ndarray:
+    """``image`` averaged over k x k blocks; the last w % k columns and h % k rows (under k pixels
+    at the right and bottom edges) are left out, so that one output pixel is exactly k input ones."""
+    h, w = image.shape[:2]
+    return cv2.resize(image[:h - h % k, :w - w % k], (w // k, h // k), interpolation=cv2.INTER_AREA)
+
+
 class BlazeFaceDetector:
     """BGR frame (H, W, 3) uint8 (gray is accepted and widened) -> face ``Box`` es, largest first.
 
@@ -134,9 +148,12 @@ class BlazeFaceDetector:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"BlazeFace takes a BGR (H, W, 3) or gray (H, W) image, got shape {frame.shape}")
         h, w = frame.shape[:2]
-        side, n = max(h, w), self.model.input_side
+        n = self.model.input_side
+        block = max(h, w) // n if max(h, w) >= BLOCK_FROM * n else 1
+        seen = block_average(frame, block) if block > 1 else frame
+        side = max(seen.shape[:2])
         scale = n / side
-        small = cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
+        small = cv2.resize(seen, (max(1, round(seen.shape[1] * scale)), max(1, round(seen.shape[0] * scale))),
                            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         square = np.zeros((n, n, 3), np.uint8)
         square[:small.shape[0], :small.shape[1]] = small[..., ::-1]  # RGB, top-left: bars right/below
@@ -150,6 +167,7 @@ class BlazeFaceDetector:
         if not len(boxes):
             self._keypoints = {}
             return []
+        side *= block  # in the frame's pixels
         px = boxes * side  # the letterbox square is the frame's longer side, anchored top-left
         rects = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in px]
         keep = cv2.dnn.NMSBoxes(rects, scores.astype(float).tolist(), self.settings.min_score, NMS_IOU)
