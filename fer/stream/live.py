@@ -19,7 +19,7 @@ from .background_rescan import BackgroundRescan
 from ..faces.detection import Box
 from ..faces.detectors.base import largest_first, overlap
 from ..faces.detectors.changes import SceneChanges
-from ..pipeline import Face, FramePipeline, Located, draw_faces, to_gray
+from ..pipeline import Face, FramePipeline, Located, draw_faces
 from .session_log import SessionLog
 from .tracking import DEFAULT_CONFIRM_HITS, FaceTracker
 
@@ -203,7 +203,7 @@ class LiveSession:
             pipeline.adopt([f for _, f in pairs], views)
         searching = self._searching.busy()
         found = pipeline.locate(frame_bgr, near=near, defer_searches=not searching) if near \
-            else Located(to_gray(frame_bgr), [], 0.0, frame_bgr)
+            else Located(None, [], 0.0, frame_bgr)
         boxes = list(found.boxes)
         for missed, f in pairs:  # a missed face found again by its region search replaces its held box
             boxes = [k for k in boxes if k != missed and overlap(f, k) < 0.5] + [f]
@@ -213,7 +213,7 @@ class LiveSession:
         if not searching:
             requests = pipeline.take_deferred()
             if requests:
-                self._searching.submit_search(pipeline, found.gray, requests)
+                self._searching.submit_search(pipeline, found.gray_frame(), requests)
         return Located(found.gray, largest_first(boxes), found.detect_ms, frame_bgr, found.keypoints,
                        found.held & set(boxes))
 
