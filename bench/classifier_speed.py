@@ -5,7 +5,8 @@ one's ratio to ``models/default`` (the 48x48 gray network).
     python bench/classifier_speed.py [--runs 300] [--threads 1 2] [--json]
 
 Each model runs through ``fer.classify.model.Classifier.predict`` (what the pipeline calls: LiteRT,
-the lock, renormalisation), one face at a time, single pass, in 10 interleaved rounds so other
+the lock, renormalisation; an ensemble through ``EnsembleClassifier.predict``, every member on the
+one face), one face at a time, single pass, in 10 interleaved rounds so other
 processes' load falls on every model alike. Medians and ranges in milliseconds. The last line printed
 is JSON.
 """
@@ -23,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
-from fer.classify.model import Classifier, list_models  # noqa: E402
+from fer.classify.ensemble import is_ensemble  # noqa: E402
+from fer.classify.model import Classifier, list_models, load_ensemble, resolve_model  # noqa: E402
 from fer.config import data_root  # noqa: E402
 from fer.pipeline import FramePipeline  # noqa: E402
 
@@ -42,7 +44,9 @@ def main() -> int:
     for threads in a.threads:
         runners = {}
         for info in list_models():
-            clf = Classifier(info, num_threads=threads)
+            # An ensemble runs its own instances of its members (each member is also timed alone).
+            clf = load_ensemble(info, threads, load=lambda path, t: Classifier(resolve_model(path), t)) \
+                if is_ensemble(info) else Classifier(info, num_threads=threads)
             crop = FramePipeline(clf).whole_crop(image)
             runners[info.name] = (clf, crop)
         times: dict[str, list[float]] = {n: [] for n in runners}

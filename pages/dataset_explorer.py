@@ -166,6 +166,7 @@ def browse_section(index: DataSetIndex) -> None:
 
 def _model_key(classifier) -> tuple:
     f = classifier.info.path / "model.tflite"
+    f = f if f.exists() else classifier.info.path / "metadata.json"  # an ensemble has no network file
     return str(classifier.info.path.resolve()), f.stat().st_mtime_ns if f.exists() else 0
 
 

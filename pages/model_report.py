@@ -157,6 +157,13 @@ def model_card(info: ModelInfo) -> None:
             f"({', '.join(info.classes)}).")
     if sources:
         what += f" Trained on {', '.join(sources)}."
+    ensemble = meta.get("ensemble") or {}
+    if ensemble:
+        members = ensemble.get("members") or []
+        what = (f"An ensemble: the weighted average of {len(members)} models' probabilities, "
+                + " + ".join(f"{float(m.get('weight', 0)):.0%} `{_model_name(m)}`" for m in members)
+                + f", for a {size}x{size} {crop} ({', '.join(info.classes)}); each member's own card is in the "
+                "sidebar's model list.")
     blend = meta.get("blend") or {}
     if blend:
         alpha = float(blend.get("alpha", 0))
@@ -193,6 +200,13 @@ def model_card(info: ModelInfo) -> None:
                 st.info(f"No confusion matrix recorded for {chosen.label}: `{chosen.command}` records it.")
         st.caption(f"Measured by `{chosen.command}`")
 
+    sweep = (meta.get("metrics") or {}).get("val_sweep") or []
+    if ensemble and sweep:
+        st.markdown(f"**How the weight was chosen** (validation sets only): {meta.get('selection', '')}.")
+        st.dataframe([{"weight of the first": r["weight_first"],
+                       **{name: f"{r[key]['accuracy']:.1%}" for key, name in
+                          (("rafdb_holdout", "RAF-DB held-out"), ("affectnet_val", "AffectNet val"),
+                           ("fer2013_val", "FER2013 val")) if key in r}} for r in sweep], hide_index=True)
     lat = (meta.get("benchmarks") or {}).get("latency") or {}
     if lat:
         c1, c2, c3 = st.columns(3)

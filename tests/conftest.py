@@ -24,9 +24,20 @@ def fer_root() -> Path:
 
 @pytest.fixture(scope="session")
 def classifier():
-    """The shipped default model, served through LiteRT."""
+    """The small gray network (``multisource_blend``, one of the default ensemble's two members),
+    served through LiteRT: the tests of the gray-crop machinery (CAM heat maps on its Keras twin,
+    crops, tracking, audit) run on it. The default itself (``faceres_ensemble``) is what every
+    page, command-line, API and browser test loads, and ``tests/test_ensemble.py`` tests it."""
     from fer.classify.model import load_classifier
-    return load_classifier(os.environ.get("FER_TEST_MODEL") or None)
+    return load_classifier(os.environ.get("FER_TEST_MODEL") or "multisource_blend")
+
+
+@pytest.fixture(scope="session")
+def default_classifier():
+    """The default model (``fer.config.DEFAULT_MODEL_NAME``, the ensemble), as the pages, the command
+    line and the API serve it when no model is named."""
+    from fer.classify.model import load_classifier
+    return load_classifier(None)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fer.train import audit
 from fer.train.audit import PathRefused, confine, configured_roots, index_dataset
-from fer.train.data import load_gray
+from fer.train.data import load_gray, model_crop_reader
 
 
 def _folder_counts(root: Path) -> dict[str, dict[str, int]]:
@@ -159,8 +159,9 @@ def test_predictions_over_a_split_match_the_classifier_and_fill_the_confusion_ma
     rep = preds.report()
     assert rep.n == n and np.asarray(rep.confusion).sum() == n
     rng = np.random.default_rng(0)
+    read = model_crop_reader(classifier) or (lambda path: load_gray(path, classifier.input_size))
     for i in rng.choice(n, 20, replace=False):
-        crop = load_gray(fer_root / preds.paths[i], classifier.input_size)
+        crop = read(fer_root / preds.paths[i])
         np.testing.assert_allclose(preds.probabilities[i], classifier.predict(crop[None])[0], atol=1e-6)
         assert classifier.classes[preds.labels[i]] == Path(preds.paths[i]).parent.name
     true_cls = "happy"

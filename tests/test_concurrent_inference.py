@@ -25,7 +25,7 @@ from fer.pipeline import FramePipeline
 from fer_samples import stratified_sample
 
 THREADS = 8
-MODEL = os.environ.get("FER_TEST_MODEL") or None
+MODEL = os.environ.get("FER_TEST_MODEL") or "multisource_blend"  # as the classifier fixture
 
 
 @pytest.fixture(scope="module")

@@ -130,7 +130,7 @@ def test_the_engine_modules_do_not_import_tensorflow_and_explaining_loads_aiortc
         assert "tensorflow" not in sys.modules and "keras" not in sys.modules, "TF imported at import time"
         import numpy as np
         from fer.classify.model import load_classifier
-        clf = load_classifier()
+        clf = load_classifier("multisource_blend")
         fer.classify.explain.explain_face(clf, np.full((clf.input_size,) * 2, 128, np.uint8), method=fer.classify.explain.HIRESCAM)
         names = list(sys.modules)
         if "aiortc" in names:

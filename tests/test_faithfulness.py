@@ -76,7 +76,7 @@ def test_occlusion_maps_cover_the_crop_and_run_without_tensorflow(val_crops):
         import numpy as np
         from fer.classify.explain import OCCLUSION, explain_face
         from fer.classify.model import load_classifier
-        clf = load_classifier()
+        clf = load_classifier("multisource_blend")
         crop = np.array({val_crops[0].tolist()!r}, dtype=np.uint8)
         ex = explain_face(clf, crop, flip=True)
         assert ex.method == OCCLUSION, ex.method

@@ -108,7 +108,7 @@ def test_paths_that_leave_the_roots_are_refused(planted, tmp_path):
     assert not at.error and _metrics(at)["Images"] == "16"
 
 
-def test_the_model_over_a_split_fills_the_confusion_matrix_and_a_cell_lists_its_images(planted, classifier):
+def test_the_model_over_a_split_fills_the_confusion_matrix_and_a_cell_lists_its_images(planted, default_classifier):
     at = _page()
     at.selectbox(key="ex_root").set_value(planted.resolve())
     at.run()
@@ -117,17 +117,17 @@ def test_the_model_over_a_split_fills_the_confusion_matrix_and_a_cell_lists_its_
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     index = audit.index_dataset(planted)
-    preds = audit.predict_split(index, "test", classifier)
+    preds = audit.predict_split(index, "test", default_classifier)
     assert _metrics(at)["Accuracy"] == f"{preds.report().accuracy:.1%}"
     assert any(el.key == "ex_cm" for el in at.get("plotly_chart"))
-    k = int(preds.predicted[preds.labels == classifier.classes.index("happy")][0])
+    k = int(preds.predicted[preds.labels == default_classifier.classes.index("happy")][0])
     at.selectbox(key="ex_true").set_value("happy")
-    at.selectbox(key="ex_pred").set_value(classifier.classes[k])
+    at.selectbox(key="ex_pred").set_value(default_classifier.classes[k])
     at.run()
-    n = len(preds.cell("happy", classifier.classes[k]))
-    assert f"**{n:,} image(s) labelled happy, predicted {classifier.classes[k]}**" in [m.value for m in at.markdown]
-    table = _table(at, "file", *classifier.classes)
-    assert len(table) == n and list(table.columns[1:]) == classifier.classes
+    n = len(preds.cell("happy", default_classifier.classes[k]))
+    assert f"**{n:,} image(s) labelled happy, predicted {default_classifier.classes[k]}**" in [m.value for m in at.markdown]
+    table = _table(at, "file", *default_classifier.classes)
+    assert len(table) == n and list(table.columns[1:]) == default_classifier.classes
 
 
 def test_a_sub_folder_of_classes_shows_no_pseudo_split_and_one_count_column(planted):

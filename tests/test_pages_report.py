@@ -32,7 +32,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 def test_the_report_shows_the_models_metadata_and_figures(classifier):
     meta = classifier.info.metadata
-    at = _page()
+    at = _page(classifier.info.name)
     m = _metrics(at)
     assert m["Epochs run"] == str(meta["epochs_run"])
     assert m["Training wall time"] == format_duration(meta["train_wall_seconds"])
@@ -58,7 +58,7 @@ def test_the_shipped_model_is_reported_on_the_test_split_of_the_runtime_that_ser
     meta = classifier.info.metadata
     if "litert_test" not in meta.get("metrics", {}):
         pytest.skip(f"{classifier.info.name} has no LiteRT test figures (a model shipped without --test)")
-    at = _page()
+    at = _page(classifier.info.name)
     assert metric_sets(meta)[0].key == "litert_test"
     assert _metrics(at)["Test accuracy"] == f"{meta['metrics']['litert_test']['plain']['accuracy']:.1%}"
     assert not [w.value for w in at.warning if not w.value.startswith("**Licence")]  # no caveat on the figures
@@ -133,7 +133,7 @@ def test_every_training_stage_is_shown_with_paths_relative_to_the_repository(cla
     meta = classifier.info.metadata
     stages = training_stages(meta)
     assert len(stages) == len(meta.get("stages") or [None])
-    at = _page()
+    at = _page(classifier.info.name)
     shown = [c.value for c in at.code]
     assert len(shown) == len(stages)
     for stage, text in zip(stages, shown):
@@ -153,7 +153,7 @@ def test_relative_command_keeps_relative_paths_and_rewrites_absolute_ones(tmp_pa
 
 def test_the_data_table_includes_the_test_split(classifier):
     meta = classifier.info.metadata
-    at = _page()
+    at = _page(classifier.info.name)
     table = next(d.value for d in at.dataframe if "split" in d.value.columns)
     assert list(table["split"]) == ["train", "val", "test"], table
     test = table[table["split"] == "test"].iloc[0]
@@ -161,7 +161,7 @@ def test_the_data_table_includes_the_test_split(classifier):
 
 
 def test_the_speed_tables_never_show_an_empty_cell(classifier):
-    at = _page()
+    at = _page(classifier.info.name)
     speed = [d.value for d in at.dataframe if "figure" in d.value.columns]
     assert speed, "no speed table"
     for df in speed:
@@ -172,7 +172,7 @@ def test_the_speed_tables_never_show_an_empty_cell(classifier):
 def test_figures_on_starts_at_the_headline_after_switching_model(classifier, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(classifier.info.path, other, ignore=shutil.ignore_patterns("checkpoints", "*.keras"))
-    at = _page()
+    at = _page(classifier.info.name)
     sets = metric_sets(classifier.info.metadata)
     at.selectbox(key=f"report_set:{classifier.info.path}").set_value(len(sets) - 1)
     at.run()
@@ -239,3 +239,17 @@ def test_best_epoch_comes_from_the_record_the_stages_or_the_history():
     history = [{"epoch": 0, "val_accuracy": 0.5}, {"epoch": 1, "val_accuracy": 0.7}, {"epoch": 2, "val_accuracy": 0.6}]
     assert best_epoch({}, history).epoch == 2
     assert best_epoch({}) is None
+
+
+def test_the_default_ensemble_is_reported_with_its_members_and_weight_sweep():
+    """The default model is an ensemble with no network file: the card names its members and their
+    weights, and the validation sweep that chose the weight is shown."""
+    from fer.classify.model import resolve_model
+    info = resolve_model(None)
+    assert "ensemble" in info.metadata, "the default is expected to be an ensemble"
+    at = _page()
+    text = " ".join(m.value for m in at.markdown)
+    for member in info.metadata["ensemble"]["members"]:
+        assert f"`{member['model']}`" in text and f"{member['weight']:.0%}" in text
+    sweep = next(d.value for d in at.dataframe if "weight of the first" in d.value.columns)
+    assert len(sweep) == len(info.metadata["metrics"]["val_sweep"])

@@ -93,14 +93,14 @@ def chart_values(at: AppTest) -> list[dict[str, float]]:
     return out
 
 
-def test_an_uploaded_face_photo_shows_its_label_probabilities_and_heat_map(face_jpg, classifier):
+def test_an_uploaded_face_photo_shows_its_label_probabilities_and_heat_map(face_jpg, default_classifier):
     at = run_page([("face.jpg", face_jpg, "image/jpeg")])
-    expected = analyse_still(face_jpg, "face.jpg", FramePipeline(classifier, make_detector(), flip=STILL_FLIP))
+    expected = analyse_still(face_jpg, "face.jpg", FramePipeline(default_classifier, make_detector(), flip=STILL_FLIP))
     assert len(expected.faces) == 1
     face = expected.faces[0]
     assert f"**Face 1: {face.label}** ({face.score:.0%})" in [m.value for m in at.markdown]
     (bars,) = chart_values(at)
-    assert list(bars) == classifier.classes
+    assert list(bars) == default_classifier.classes
     for c, p in face.probabilities.items():
         assert bars[c] == pytest.approx(p * 100, abs=1e-6)
     line = next(c.value for c in at.caption if f"{face.label} {face.score:.1%}" in c.value)
@@ -206,14 +206,14 @@ def test_a_phone_photo_is_turned_upright_by_its_exif_orientation(fer_root, class
     np.testing.assert_allclose(phone.faces[0].box, ref.faces[0].box, atol=0.05 * FACE_SIDE)
 
 
-def test_the_json_download_has_the_shape_of_the_cli_predict_json(face_jpg, classifier, tmp_path):
+def test_the_json_download_has_the_shape_of_the_cli_predict_json(face_jpg, default_classifier, tmp_path):
     photo = tmp_path / "face.jpg"
     photo.write_bytes(face_jpg)
     cli = subprocess.run([sys.executable, "-m", "fer", "predict", "--json", str(photo)], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-2000:]
     (entry,) = json.loads(cli.stdout)
-    ours = analyse_still(face_jpg, str(photo), FramePipeline(classifier, make_detector(), flip=STILL_FLIP)).to_dict()
+    ours = analyse_still(face_jpg, str(photo), FramePipeline(default_classifier, make_detector(), flip=STILL_FLIP)).to_dict()
     assert ours.keys() == entry.keys() and ours["path"] == entry["path"] and len(ours["faces"]) == len(entry["faces"])
     for a, b in zip(ours["faces"], entry["faces"]):
         assert a.keys() == b.keys() and a["box"] == b["box"] and a["label"] == b["label"]
@@ -252,6 +252,7 @@ def test_each_face_that_the_chosen_heat_map_method_cannot_explain_says_why_on_th
     from fer.classify.explain import GRAD_CAM, SMOOTHGRAD
     faces = detectable_faces(fer_root, "happy", 3) + detectable_faces(fer_root, "sad", 3)
     at = AppTest.from_file(PAGE, default_timeout=300)
+    at.session_state["_fer_app_settings"] = AppSettings("multisource_blend", DetectorSettings())  # a Keras twin
     at.run()
     at.selectbox(key="still_heat_method").set_value(GRAD_CAM)
     at.file_uploader(key="still_uploads").set_value(
@@ -266,3 +267,17 @@ def test_each_face_that_the_chosen_heat_map_method_cannot_explain_says_why_on_th
     warnings = [w.value for w in at.warning if f"{GRAD_CAM} could not explain this face" in w.value]
     assert len(warnings) == fallbacks, (captions, warnings)
     assert all("found no evidence for" in w for w in warnings)
+
+
+def test_a_cam_asked_of_the_default_ensemble_says_occlusion_explains_it(face_jpg):
+    """The default averages two networks: a Grad-CAM heat map has no one network to read, and the page
+    says so (occlusion, the default method, explains it)."""
+    from fer.classify.explain import GRAD_CAM
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    at.selectbox(key="still_heat_method").set_value(GRAD_CAM)
+    at.file_uploader(key="still_uploads").set_value([("face.jpg", face_jpg, "image/jpeg")])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    notes = [i.value for i in at.info if i.value.startswith("No heat map")]
+    assert len(notes) == 1 and "occlusion" in notes[0], [i.value for i in at.info]

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DEFAULT_MODEL_NAME, MODELS_DIR
+from .ensemble import EnsembleClassifier
+from .errors import ModelError
+
+__all__ = ["Classifier", "EnsembleClassifier", "ModelError", "ModelInfo", "list_models", "load_classifier",
+           "load_ensemble", "resolve_model"]
 
 #: Larger batches are split into chunks of this many crops (one interpreter per batch size seen).
 MAX_BATCH = 16
-
-
-class ModelError(RuntimeError):
-    """A model that can't be found or loaded; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,19 @@ def resolve_model(name_or_path: str | Path | None = None, models_dir: Path = MOD
 
 
 def list_models(models_dir: Path = MODELS_DIR) -> list[ModelInfo]:
-    """Every loadable model folder under ``models_dir``, default first."""
+    """Every loadable model folder under ``models_dir`` (a network file, or an ensemble of other
+    folders), default first."""
     found = []
     if models_dir.is_dir():
         for d in sorted(models_dir.iterdir()):
-            if (d / "metadata.json").is_file() and ((d / "model.tflite").is_file() or (d / "model.keras").is_file()):
-                try:
-                    found.append(resolve_model(d, models_dir))
-                except ModelError:
-                    continue
+            if not (d / "metadata.json").is_file():
+                continue
+            try:
+                info = resolve_model(d, models_dir)
+            except ModelError:
+                continue
+            if (d / "model.tflite").is_file() or (d / "model.keras").is_file() or "ensemble" in info.metadata:
+                found.append(info)
     return sorted(found, key=lambda m: (m.name != DEFAULT_MODEL_NAME, m.name))
 
 
@@ -221,14 +226,36 @@ def server_threads() -> int:
 
 
 _cache: dict[tuple[str, int], Classifier] = {}
-_cache_lock = threading.Lock()
+#: Re-entrant: an ensemble loads its members through ``load_classifier`` while holding it.
+_cache_lock = threading.RLock()
 
 
 def load_classifier(name_or_path: str | Path | None = None, num_threads: int = 2) -> Classifier:
-    """Load once per process and share: every page, session and thread gets the same instance."""
+    """Load once per process and share: every page, session and thread gets the same instance. An
+    ensemble folder (``fer.classify.ensemble``) gives an ``EnsembleClassifier`` over its members,
+    each loaded (and shared) through this function."""
     info = resolve_model(name_or_path)
     key = (str(info.path.resolve()), num_threads)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = Classifier(info, num_threads)
+            _cache[key] = (load_ensemble(info, num_threads) if "ensemble" in info.metadata
+                           else Classifier(info, num_threads))
         return _cache[key]
+
+
+def load_ensemble(info: ModelInfo, num_threads: int = 2, load=None) -> EnsembleClassifier:
+    """The ensemble of an ensemble folder: its members (folders beside it, named in its metadata's
+    ``ensemble.members`` with their weights) loaded with ``load`` (default: ``load_classifier``)."""
+    load = load or load_classifier
+    try:
+        pairs = [(str(m["model"]), float(m["weight"])) for m in info.metadata["ensemble"]["members"]]
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{info.path}/metadata.json: ensemble.members must list "
+                         f"{{'model': name, 'weight': number}} entries ({e})") from None
+    members = []
+    for name, _ in pairs:
+        member = resolve_model(name, info.path.parent)
+        if "ensemble" in member.metadata:
+            raise ModelError(f"{info.name}: member {name} is itself an ensemble")
+        members.append(load(member.path, num_threads))
+    return EnsembleClassifier(info, members, [w for _, w in pairs], [n for n, _ in pairs])
