@@ -379,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--detector", default=DEFAULT_DETECTOR,
                    help=f"our detector ({', '.join(DETECTORS)}; default: the product's, {DEFAULT_DETECTOR})")
     p.add_argument("--venv", type=Path, default=PEER_VENV, help="where fer's own venv is made and reused")
+    p.add_argument("--model", help="our model (a folder of models/; default: the default model)")
     p.add_argument("--json", action="store_true", help="print only the JSON line")
     p.add_argument("--record", action="store_true",
                    help="also write the figures and ratios into our model's metadata.json")
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     python = ensure_peer_venv(args.venv, quiet=args.json)
-    clf = load_classifier(num_threads=args.threads)
+    clf = load_classifier(args.model, num_threads=args.threads)
     pipe = FramePipeline(clf, build_detector(args.detector))
     scene = read_frames(args.scene, args.width) if args.scene else [latency_frame(args.face_px)]
     with Peer(python) as peer:

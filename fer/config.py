@@ -55,8 +55,9 @@ MODELS_DIR = Path(os.environ.get("FER_MODELS_DIR", REPO_ROOT / "models"))
 #: (``faceres_multisource``) and the small gray network (``multisource_blend``). The default rule: a
 #: model becomes the default if it beats the default on RAF-DB held-out and AffectNet val and loses
 #: at most 3 points of FER2013 val (docs/models.md has the figures). ``models/default`` is the one
-#: with no research licence.
-DEFAULT_MODEL_NAME = "faceres_ensemble"
+#: with no research licence: ``FER_MODEL=default`` makes it the one served when none is named (every
+#: page, command and the API), for a deployment outside non-commercial research.
+DEFAULT_MODEL_NAME = os.environ.get("FER_MODEL") or "faceres_ensemble"
 
 
 def data_root() -> Path:

@@ -120,3 +120,22 @@ def test_the_installed_fer_command_is_python_minus_m_fer(tmp_path):
     module = run_cli("predict", "--help")
     assert installed.returncode == 0, installed.stderr
     assert installed.stdout == module.stdout
+
+
+def test_fer_model_picks_the_model_served_when_none_is_named(tmp_path, fer_root):
+    """A deployment outside non-commercial research serves `default` with FER_MODEL=default."""
+    import os
+    import shutil
+    data = tmp_path / "data" / "happy"
+    data.mkdir(parents=True)
+    for p in sorted((fer_root / "test" / "happy").iterdir())[:3]:
+        shutil.copy(p, data / p.name)
+    served = {}
+    for value in ("default", ""):
+        env = {**os.environ, "FER_MODEL": value}
+        out = subprocess.run([sys.executable, "-m", "fer", "evaluate", str(tmp_path / "data"), "--json", "--no-flip"],
+                             capture_output=True, text=True, timeout=300, env=env)
+        assert out.returncode == 0, out.stderr
+        served[value] = json.loads(out.stdout)["model"]
+    from fer.config import DEFAULT_MODEL_NAME
+    assert served == {"default": "default", "": DEFAULT_MODEL_NAME} and DEFAULT_MODEL_NAME != "default"
