@@ -51,7 +51,9 @@ def _run(script: str, *args: str, timeout: float = 900) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def shipped() -> Path:
-    info = resolve_model(os.environ.get("FER_TEST_MODEL") or None)
+    """A shipped folder with a network file and its Keras twin (the default ensemble has neither:
+    its members have, and ``tests/test_ensemble.py`` covers a damaged ensemble folder)."""
+    info = resolve_model(os.environ.get("FER_TEST_MODEL") or "multisource_blend")
     if not (info.path / "model.keras").is_file():
         pytest.skip(f"{info.path} has no model.keras")
     return info.path

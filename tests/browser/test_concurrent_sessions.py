@@ -43,7 +43,18 @@ STALL_S = 4.0
 #: Server memory growth allowed over the watch (ConcurrentRun.rss_trend_mb).
 RSS_GROWTH_MB = 50.0
 RSS_EVERY_S = 2.0
-MODEL_FILE = "model.tflite"
+
+
+def _network_files() -> list[str]:
+    """The network files the default model serves from: its own ``model.tflite``, or for an ensemble
+    each member's (as ``NAME/model.tflite``, the end of the mapped path)."""
+    from fer.classify.model import resolve_model
+    info = resolve_model(None)
+    members = (info.metadata.get("ensemble") or {}).get("members")
+    return [f"{m['model']}/model.tflite" for m in members] if members else [f"{info.name}/model.tflite"]
+
+
+MODEL_FILES = _network_files()
 #: streamlit-webrtc's frontend ends the stream on these peer-connection states.
 ENDED_STATES = ("disconnected", "failed", "closed")
 
@@ -91,7 +102,7 @@ def _stream(browser, url, run: ConcurrentRun) -> None:
     for s in run.sessions:
         # Shown only once the page's script has loaded the model (pages/live.py), before any START.
         s.page.get_by_text("Not streaming.").wait_for(timeout=180_000)
-    run.model_mappings_loaded = support.group_file_mappings(url.pgid, MODEL_FILE)
+    run.model_mappings_loaded = max(support.group_file_mappings(url.pgid, f) for f in MODEL_FILES)
     run.rss_before_start_mb = support.group_rss_mb(url.pgid)
     for s in run.sessions:
         drive.press(s.frame, "Start")
@@ -107,7 +118,7 @@ def _stream(browser, url, run: ConcurrentRun) -> None:
     drive.watch_sessions(run.sessions, WATCH_S, on_tick=sample_rss)
     run.pauses_s = drive.server_pauses_s(url.log()[log_from:])
     run.rss.append((WATCH_S, support.group_rss_mb(url.pgid)))
-    run.model_mappings_end = support.group_file_mappings(url.pgid, MODEL_FILE)
+    run.model_mappings_end = min(support.group_file_mappings(url.pgid, f) for f in MODEL_FILES)
     run.summaries = {s.name: {**drive.summarise(s.ticks), "page_stall_s": s.gaps} for s in run.sessions}
     for s in run.sessions:
         if any(state in ENDED_STATES for _, state in s.connection_states):
@@ -217,7 +228,8 @@ def test_model_is_loaded_once_for_all_sessions(concurrent_run):
     its batch-1 interpreter when it loads: one mapping after three sessions have each run the page
     (which loads the model before showing "Not streaming.") means one Classifier for all of them;
     a model loaded per session would show three. (Streaming may add one interpreter per other batch
-    size the shared Classifier meets, so the count at the end is reported, not pinned.)"""
+    size the shared Classifier meets, so the count at the end is reported, not pinned.) For an
+    ensemble, each member's file is counted: the most-mapped one must be mapped once."""
     assert concurrent_run.model_mappings_loaded == 1, concurrent_run.model_mappings_loaded
     assert concurrent_run.model_mappings_end >= 1, concurrent_run.model_mappings_end  # still loaded
 
