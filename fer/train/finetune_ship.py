@@ -1,8 +1,9 @@
 """Turn a fine-tuning run (``fer.train.finetune``) into a model folder the product serves: the chosen
 epoch's Keras file (without optimizer state), a LiteRT file, and a metadata card.
 
-The LiteRT format is chosen on validation crops: the fastest of full int8, int8 weights and float16
-whose accuracy stays within ``MAX_DROP`` of the Keras model's on every validation set. Test splits
+The LiteRT format is chosen on validation crops: the fastest (at the two interpreter threads the
+product serves with) of full int8, int8 weights and float16 whose accuracy stays within ``MAX_DROP``
+of the Keras model's on every validation set. Test splits
 are not read here: ``python -m fer evaluate --record`` scores the served file through the product's
 own path afterwards and keeps the figures in the metadata.
 """
@@ -25,7 +26,9 @@ from fer.train.finetune import (FinetuneConfig, accuracy_f1, centre_crops, load_
 
 #: A LiteRT file may lose at most this much accuracy (points) against the Keras model on any val set.
 MAX_DROP = 0.3
-#: Fastest first.
+#: The classifier's interpreter threads when the product serves (``fer.classify.model.server_threads``'s default).
+SERVING_THREADS = 2
+#: Tried in this order.
 FORMATS = (("int8", "LiteRT, int8 weights and activations, float32 in/out"),
            ("dynamic", "LiteRT, int8 weights, float activations"),
            ("float16", "LiteRT, float16 weights"))
@@ -62,9 +65,9 @@ def _litert_probs(path: Path, crops: np.ndarray) -> np.ndarray:
     return np.array(probs)
 
 
-def _ms_per_face(path: Path, crop: np.ndarray, runs: int = 100) -> float:
+def _ms_per_face(path: Path, crop: np.ndarray, runs: int = 100, threads: int = 1) -> float:
     from ai_edge_litert.interpreter import Interpreter
-    it = Interpreter(model_path=str(path), num_threads=1)
+    it = Interpreter(model_path=str(path), num_threads=threads)
     it.allocate_tensors()
     inp = it.get_input_details()[0]["index"]
     x = crop[None].astype(np.float32)
@@ -133,14 +136,23 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
         lite_val = {n: accuracy_f1(_litert_probs(path, val_x[n]).argmax(1), s.labels.astype(int))
                     for n, s in val.items()}
         drop = max(100 * (keras_val[n]["accuracy"] - lite_val[n]["accuracy"]) for n in val)
+        face = val_x["rafdb_holdout"][0]
         formats[fmt] = {"val": lite_val, "max_drop_points": round(drop, 2), "bytes": path.stat().st_size,
-                        "ms_per_face_1_thread": round(_ms_per_face(path, val_x["rafdb_holdout"][0]), 3)}
-        log(f"{fmt}: max drop {drop:.2f} points, {formats[fmt]['ms_per_face_1_thread']} ms a face")
-        if chosen is None and drop <= max_drop:
-            chosen = (fmt, description)
-            path.replace(out / "model.tflite")
-        else:
-            path.unlink()
+                        "ms_per_face_1_thread": round(_ms_per_face(path, face), 3),
+                        f"ms_per_face_{SERVING_THREADS}_threads": round(_ms_per_face(path, face, threads=SERVING_THREADS), 3)}
+        log(f"{fmt}: max drop {drop:.2f} points, {formats[fmt]['ms_per_face_1_thread']} ms a face on 1 thread, "
+            f"{formats[fmt][f'ms_per_face_{SERVING_THREADS}_threads']} on {SERVING_THREADS}")
+        path.replace(out / f"candidate.{fmt}.tflite")
+    # The fastest within the allowed loss, timed at the threads the product serves with: int8 weights
+    # with float activations (dynamic range) run about as fast as float16 on one thread but do not
+    # gain as much from a second one.
+    kept = [f for f, _ in formats_tried if formats[f]["max_drop_points"] <= max_drop]
+    if kept:
+        best = min(kept, key=lambda f: formats[f][f"ms_per_face_{SERVING_THREADS}_threads"])
+        chosen = (best, dict(formats_tried)[best])
+        (out / f"candidate.{best}.tflite").replace(out / "model.tflite")
+    for f, _ in formats_tried:
+        (out / f"candidate.{f}.tflite").unlink(missing_ok=True)
     if chosen is None:
         raise SystemExit(f"no LiteRT format stayed within {max_drop} points of Keras on val: {formats}")
     robustness = _robustness(out / "model.tflite", val, cfg.size)
