@@ -83,6 +83,7 @@ def _copy_ensemble(tmp_path, edit) -> str:
     (lambda m: m["ensemble"]["members"][0].update(weight=0), "positive weights"),
     (lambda m: m["ensemble"].update(members=[{"model": "x"}]), "must list"),
     (lambda m: m["ensemble"]["members"].append({"model": "broken", "weight": 1}), "itself an ensemble"),
+    (lambda m: m["ensemble"]["members"].reverse(), "the first must read eyes-level colour"),
     (lambda m: m.update(classes=list(reversed(m["classes"]))), "has classes"),
 ])
 def test_a_damaged_ensemble_says_what_is_wrong(tmp_path, edit, message):

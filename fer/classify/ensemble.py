@@ -55,6 +55,10 @@ class EnsembleClassifier:
             if list(m.classes) != list(self.classes):
                 raise ModelError(f"{info.name}: member {name} has classes {m.classes}, the ensemble {self.classes}")
         first = members[0]
+        mixed = any((m.framing, m.channels) != (first.framing, first.channels) for m in members[1:])
+        if mixed and (first.framing, first.channels) != ("eyes", 3):
+            raise ModelError(f"{info.name}: members read different crops, so the first must read eyes-level colour "
+                             "crops (the others' are made from them)")
         self.input_size, self.channels, self.framing = first.input_size, first.channels, first.framing
 
     def predict(self, crops: np.ndarray, flip: bool = False) -> np.ndarray:
@@ -72,6 +76,7 @@ class EnsembleClassifier:
         return out
 
     def warm(self) -> None:
+        """Each member's first call made ahead (see ``Classifier.warm``)."""
         for m in self.members:
             m.warm()
 
