@@ -181,7 +181,7 @@ class FramePipeline:
         detector = self._thread_detector()
         if hasattr(detector, "defer_searches"):
             detector.defer_searches = defer_searches
-        gray = to_gray(frame_bgr) if detector.takes == "gray" or frame_bgr.ndim == 2 else None
+        gray = to_gray(frame_bgr) if detector.takes == "gray" else None
         seen = gray if detector.takes == "gray" else frame_bgr
         if near is not None and rescan:
             kept = detector.detect_near(seen, near) if near else []

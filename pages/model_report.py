@@ -151,12 +151,6 @@ def model_card(info: ModelInfo) -> None:
     size = info.input_size
     sources = trained_on(meta)
     crop = "colour face crop lined up by the eyes" if info.channels == 3 else "gray face crop"
-    what = (f"A convolutional network (`{arch.get('name', 'architecture not recorded')}`"
-            + (f", {params:,} parameters" if isinstance(params, int) else "") + f") that reads a {size}x{size} "
-            f"{crop} and gives the probabilities of {len(info.classes)} expressions "
-            f"({', '.join(info.classes)}).")
-    if sources:
-        what += f" Trained on {', '.join(sources)}."
     ensemble = meta.get("ensemble") or {}
     if ensemble:
         members = ensemble.get("members") or []
@@ -164,6 +158,13 @@ def model_card(info: ModelInfo) -> None:
                 + " + ".join(f"{float(m.get('weight', 0)):.0%} `{_model_name(m)}`" for m in members)
                 + f", for a {size}x{size} {crop} ({', '.join(info.classes)}); each member's own card is in the "
                 "sidebar's model list.")
+    else:
+        what = (f"A convolutional network (`{arch.get('name', 'architecture not recorded')}`"
+                + (f", {params:,} parameters" if isinstance(params, int) else "") + f") that reads a {size}x{size} "
+                f"{crop} and gives the probabilities of {len(info.classes)} expressions "
+                f"({', '.join(info.classes)}).")
+        if sources:
+            what += f" Trained on {', '.join(sources)}."
     blend = meta.get("blend") or {}
     if blend:
         alpha = float(blend.get("alpha", 0))

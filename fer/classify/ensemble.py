@@ -62,12 +62,9 @@ class EnsembleClassifier:
         self.input_size, self.channels, self.framing = first.input_size, first.channels, first.framing
 
     def predict(self, crops: np.ndarray, flip: bool = False) -> np.ndarray:
-        """``crops`` in the first member's shape; each member's probabilities, weighted, summed."""
+        """``crops`` in the first member's shape (the first member reads them as they are, and its
+        ``predict`` refuses any other shape); each member's probabilities, weighted, summed."""
         crops = np.asarray(crops)
-        s = self.input_size
-        shape = (s, s) if self.channels == 1 else (s, s, self.channels)
-        if crops.shape[1:] != shape:
-            raise ValueError(f"expected crops of shape (N, {', '.join(map(str, shape))}), got {crops.shape}")
         out = np.zeros((len(crops), len(self.classes)), np.float32)
         for member, w in zip(self.members, self.weights):
             same = (member.input_size, member.channels) == (self.input_size, self.channels)

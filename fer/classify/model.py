@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DEFAULT_MODEL_NAME, MODELS_DIR
-from .ensemble import EnsembleClassifier
+from .ensemble import EnsembleClassifier, is_ensemble
 from .errors import ModelError
 
 __all__ = ["Classifier", "EnsembleClassifier", "ModelError", "ModelInfo", "list_models", "load_classifier",
@@ -124,7 +124,7 @@ def list_models(models_dir: Path = MODELS_DIR) -> list[ModelInfo]:
                 info = resolve_model(d, models_dir)
             except ModelError:
                 continue
-            if (d / "model.tflite").is_file() or (d / "model.keras").is_file() or "ensemble" in info.metadata:
+            if (d / "model.tflite").is_file() or (d / "model.keras").is_file() or is_ensemble(info):
                 found.append(info)
     return sorted(found, key=lambda m: (m.name != DEFAULT_MODEL_NAME, m.name))
 
@@ -238,8 +238,7 @@ def load_classifier(name_or_path: str | Path | None = None, num_threads: int = 2
     key = (str(info.path.resolve()), num_threads)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = (load_ensemble(info, num_threads) if "ensemble" in info.metadata
-                           else Classifier(info, num_threads))
+            _cache[key] = load_ensemble(info, num_threads) if is_ensemble(info) else Classifier(info, num_threads)
         return _cache[key]
 
 
@@ -255,7 +254,7 @@ def load_ensemble(info: ModelInfo, num_threads: int = 2, load=None) -> EnsembleC
     members = []
     for name, _ in pairs:
         member = resolve_model(name, info.path.parent)
-        if "ensemble" in member.metadata:
+        if is_ensemble(member):
             raise ModelError(f"{info.name}: member {name} is itself an ensemble")
         members.append(load(member.path, num_threads))
     return EnsembleClassifier(info, members, [w for _, w in pairs], [n for n, _ in pairs])

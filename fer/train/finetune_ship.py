@@ -129,32 +129,32 @@ def ship(run: Path, out: Path, name: str, command: str, log=print, formats_tried
                                                cfg.size)
                                   for s, _ in train.values()])
     from fer.train.export import export_litert
-    chosen, formats = None, {}
-    for fmt, description in formats_tried:
+    formats = {}
+    face = val_x["rafdb_holdout"][0]
+    serving_ms = f"ms_per_face_{SERVING_THREADS}_threads"
+    for fmt, _ in formats_tried:
         path = out / f"model.{fmt}.tflite"
         export_litert(model, path, calibration, quantize=fmt)
         lite_val = {n: accuracy_f1(_litert_probs(path, val_x[n]).argmax(1), s.labels.astype(int))
                     for n, s in val.items()}
         drop = max(100 * (keras_val[n]["accuracy"] - lite_val[n]["accuracy"]) for n in val)
-        face = val_x["rafdb_holdout"][0]
         formats[fmt] = {"val": lite_val, "max_drop_points": round(drop, 2), "bytes": path.stat().st_size,
                         "ms_per_face_1_thread": round(_ms_per_face(path, face), 3),
-                        f"ms_per_face_{SERVING_THREADS}_threads": round(_ms_per_face(path, face, threads=SERVING_THREADS), 3)}
+                        serving_ms: round(_ms_per_face(path, face, threads=SERVING_THREADS), 3)}
         log(f"{fmt}: max drop {drop:.2f} points, {formats[fmt]['ms_per_face_1_thread']} ms a face on 1 thread, "
-            f"{formats[fmt][f'ms_per_face_{SERVING_THREADS}_threads']} on {SERVING_THREADS}")
-        path.replace(out / f"candidate.{fmt}.tflite")
+            f"{formats[fmt][serving_ms]} on {SERVING_THREADS}")
     # The fastest within the allowed loss, timed at the threads the product serves with: int8 weights
     # with float activations (dynamic range) run about as fast as float16 on one thread but do not
     # gain as much from a second one.
     kept = [f for f, _ in formats_tried if formats[f]["max_drop_points"] <= max_drop]
     if kept:
-        best = min(kept, key=lambda f: formats[f][f"ms_per_face_{SERVING_THREADS}_threads"])
-        chosen = (best, dict(formats_tried)[best])
-        (out / f"candidate.{best}.tflite").replace(out / "model.tflite")
+        best = min(kept, key=lambda f: formats[f][serving_ms])
+        (out / f"model.{best}.tflite").replace(out / "model.tflite")
     for f, _ in formats_tried:
-        (out / f"candidate.{f}.tflite").unlink(missing_ok=True)
-    if chosen is None:
+        (out / f"model.{f}.tflite").unlink(missing_ok=True)
+    if not kept:
         raise SystemExit(f"no LiteRT format stayed within {max_drop} points of Keras on val: {formats}")
+    chosen = (best, dict(formats_tried)[best])
     robustness = _robustness(out / "model.tflite", val, cfg.size)
     for n, r in robustness.items():
         log(f"{n}: " + ", ".join(f"{k} {v['accuracy']:.3f}" for k, v in r.items()))
