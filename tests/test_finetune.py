@@ -36,6 +36,24 @@ def test_training_crops_are_lined_up_faces_of_every_source(run):
         assert sorted(set(s.labels.tolist())) == list(range(7))
 
 
+def test_a_smaller_input_size_shrinks_the_cached_crops_instead_of_cutting_again(run):
+    import cv2
+
+    from fer.train.crops import cache_path, context_side, load_or_build
+    cfg, tmp = run
+    root = data_root() / "rafdb/train"
+    big = load_or_build(root, cfg.size, tmp / "crops", limit_per_class=4)
+    logged = []
+    small = load_or_build(root, 48, tmp / "crops", log=logged.append, limit_per_class=4)
+    assert any("shrinking" in m for m in logged) and not any("cutting" in m for m in logged)
+    assert cache_path(tmp / "crops", root, 48, 4).is_file()
+    side = context_side(48)
+    assert small.images.shape[1:] == (side, side, 3)
+    assert (small.paths == big.paths).all() and (small.labels == big.labels).all()
+    expected = cv2.resize(big.images[3], (side, side), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(small.images[3], expected)
+
+
 def test_a_run_checkpoints_and_resumes_without_losing_an_epoch(run):
     from fer.train.finetune import FinetuneConfig, train
     cfg, _ = run

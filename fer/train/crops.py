@@ -106,6 +106,13 @@ def cache_path(cache_dir: Path, root: Path, size: int, limit_per_class: int | No
     return cache_dir / f"{root.parent.name}_{root.name}_{size}{limit}_{tag}.npz"
 
 
+def _larger_cache(cache_dir: Path, root: Path, size: int, limit_per_class: int | None) -> Path | None:
+    """The cached crops of the same split at the smallest input size above ``size``, if any."""
+    bigger = [n for n in range(size + 1, 4 * size + 1)
+              if cache_path(cache_dir, root, n, limit_per_class).is_file()]
+    return cache_path(cache_dir, root, bigger[0], limit_per_class) if bigger else None
+
+
 def load_or_build(root: Path, size: int, cache_dir: Path, log=print, limit_per_class: int | None = None) -> CropSet:
     """The cached crops of a split (its first ``limit_per_class`` images of each class when given),
     built first if missing."""
@@ -113,8 +120,18 @@ def load_or_build(root: Path, size: int, cache_dir: Path, log=print, limit_per_c
     if path.is_file():
         z = np.load(path)
         return CropSet(z["images"], z["labels"], z["paths"], z["found"])
-    log(f"cutting {root} into {path} ...")
-    s = build_crops(root, size, limit_per_class, log=log)
+    larger = _larger_cache(cache_dir, root, size, limit_per_class)
+    if larger is not None:
+        # The same faces at a higher resolution: the framing depends on the eyes alone, so shrinking
+        # those crops gives what cutting the split again would, without running BlazeFace again.
+        log(f"shrinking {larger.name} into {path.name} ...")
+        z = np.load(larger)
+        side = context_side(size)
+        images = np.stack([cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA) for im in z["images"]])
+        s = CropSet(images, z["labels"], z["paths"], z["found"])
+    else:
+        log(f"cutting {root} into {path} ...")
+        s = build_crops(root, size, limit_per_class, log=log)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, images=s.images, labels=s.labels, paths=s.paths, found=s.found)
