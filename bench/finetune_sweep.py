@@ -4,12 +4,12 @@ mix), each variant a short run from the pretrained network, scored on RAF-DB's h
 train, AffectNet val, FER2013 val (folder labels and FER+ majority), and for robustness with crops
 0.9x and 1.3x the pipeline's framing and in grey.
 
-    python bench/finetune_sweep.py --cache CACHE [--epochs 2] [--samples-per-epoch 6000] [--out bench/out/finetune_sweep]
+    python bench/finetune_sweep.py --cache CACHE [--epochs 2] [--samples-per-epoch 12000] [--out bench/out/finetune_sweep]
 
 A short run ranks variants, it does not predict a long run's figures: the shipped model trained
-14 epochs of 24,000 faces, a variant here trains 2 of 6,000. Test splits are never read. Each
-variant's run folder and scores are kept under ``--out``, so an interrupted sweep continues where it
-stopped. Prints a Markdown table (accuracy %, single pass, the Keras model).
+14 epochs of 24,000 faces, a variant here trains 2 of 12,000 (its cosine schedule decaying to 0 over
+them). Test splits are never read. Each variant's run folder and scores are kept under ``--out``, so
+an interrupted sweep continues where it stopped. Prints a Markdown table (accuracy %, single pass, the Keras model).
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fer" / "crops",
                     help="fer.train.crops' cache (a new input size cuts its crops there first)")
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--samples-per-epoch", type=int, default=6000)
+    ap.add_argument("--samples-per-epoch", type=int, default=12000)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "finetune_sweep")
     ap.add_argument("--only", help="run only the variants whose name contains this")
     a = ap.parse_args()
