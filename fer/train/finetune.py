@@ -61,6 +61,10 @@ class FinetuneConfig:
     seed: int = 0
     #: Only the first images of each class of each split (smoke runs and tests); None: all.
     limit_per_class: int | None = None
+    #: Start from this fine-tuned Keras file's weights (same backbone; any input size, the network
+    #: being convolutional up to its pooled feature) instead of the pretrained network: e.g. a model
+    #: trained at 112 px fine-tuned further at 160, closer to the 224 px the backbone was pretrained at.
+    init_from: str | None = None
     cache: str = str(Path.home() / ".cache" / "fer" / "crops")
 
 
@@ -222,6 +226,12 @@ def train(cfg: FinetuneConfig, resume: bool = False, log=print) -> Path:
         log(f"resuming after epoch {state['epoch']} of {cfg.epochs}")
     else:
         model = build_model(cfg)
+        if cfg.init_from:
+            start = keras.saving.load_model(cfg.init_from, safe_mode=True, compile=False)
+            if [w.shape for w in start.weights] != [w.shape for w in model.weights]:
+                raise SystemExit(f"--init-from {cfg.init_from}: not a {cfg.backbone} expression model")
+            model.set_weights(start.get_weights())
+            log(f"starting from {cfg.init_from}")
         model.compile(optimizer=keras.optimizers.AdamW(_schedule(cfg), weight_decay=cfg.weight_decay),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                       metrics=["accuracy"])
@@ -290,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                  "label_smoothing", "ferplus_alpha", "seed", "cache", "limit_per_class"):
         v = getattr(defaults, name)
         ap.add_argument("--" + name.replace("_", "-"), type=int if v is None else type(v), default=v)
+    ap.add_argument("--init-from", help="a fine-tuned Keras file (same backbone) to start from")
     ap.add_argument("--source-mix", type=_parse_mix, default=defaults.source_mix,
                     help="each source's share of a batch, e.g. rafdb=0.3,affectnet=0.3,fer2013=0.4")
     a = ap.parse_args(argv)
