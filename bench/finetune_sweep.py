@@ -40,8 +40,6 @@ VARIANTS = {
     "mix 50/25/25 (RAF-DB heavy)": ["--source-mix", "rafdb=0.5,affectnet=0.25,fer2013=0.25"],
     "backbone mobilefacenet": ["--backbone", "mobilefacenet"],
 }
-#: The robustness views of each val set: framing scale (1 = the pipeline's), grey or not.
-VIEWS = {"1x": (1.0, False), "0.9x": (0.9, False), "1.3x": (1.3, False), "grey": (1.0, True)}
 
 
 def run_variant(name: str, extra: list[str], out: Path, a) -> dict:
@@ -72,7 +70,7 @@ def score(run: Path, cache: Path) -> dict:
     import tensorflow as tf
 
     from fer.train.ferplus import default_votes_path, load_votes, majority_labels
-    from fer.train.finetune import FinetuneConfig, centre_crops, load_sources
+    from fer.train.finetune import FinetuneConfig, load_sources, robustness_views
     cfg = FinetuneConfig(**{**json.loads((run / "config.json").read_text()), "cache": str(cache)})
     _, val = load_sources(cfg, log=lambda *_: None)
     model = keras.saving.load_model(run / "best.keras", safe_mode=True, compile=False)
@@ -84,10 +82,7 @@ def score(run: Path, cache: Path) -> dict:
     out: dict = {}
     for n, s in val.items():
         labels = s.labels.astype(int)
-        for view, (scale, grey) in VIEWS.items():
-            x = centre_crops(s.images, cfg.size, scale)
-            if grey:
-                x = np.repeat(x.mean(axis=3, keepdims=True).round().astype(np.uint8), 3, axis=3)
+        for view, x in robustness_views(s.images, cfg.size):
             pred = classes(x)
             out[f"{n} {view}"] = round(100 * float((pred == labels).mean()), 2)
             if n == "fer2013_val" and view == "1x":
@@ -105,7 +100,8 @@ def table(rows: list[dict]) -> str:
     lines = [head]
     for r in rows:
         v = r["val"]
-        worst = max(v[f"{n} 1x"] - v[f"{n} {view}"] for n in sets for view in VIEWS if view != "1x")
+        worst = max(v[f"{n} 1x"] - acc for key, acc in v.items() for n in sets
+                    if key.startswith(f"{n} ") and key != f"{n} 1x")
         lines.append(f"| {r['variant']} | " + " | ".join(f"{v[f'{n} 1x']:.1f}" for n in sets)
                      + f" | {v['ferplus_val 1x']:.1f} | {worst:.1f} | {r['train_seconds'] / 60:.0f} |")
     return "\n".join(lines)

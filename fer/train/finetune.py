@@ -163,6 +163,21 @@ def centre_crops(images: np.ndarray, size: int, scale: float = 1.0) -> np.ndarra
     return np.stack([cv2.resize(im[a:b, a:b], (size, size), interpolation=cv2.INTER_AREA) for im in images])
 
 
+#: Robustness checks: each val set also scored with crops this many times the pipeline's framing
+#: (boxes drawn tighter or looser than BlazeFace's) and in grey.
+ROBUSTNESS_SCALES = (0.9, 1.3)
+
+
+def robustness_views(images: np.ndarray, size: int):
+    """(name, crops) of context crops as cut (``1x``), at each of ROBUSTNESS_SCALES (``0.9x``, ``1.3x``)
+    and in grey (``grey``: three equal channels), one view at a time so only one is in memory."""
+    plain = centre_crops(images, size)
+    yield "1x", plain
+    for scale in ROBUSTNESS_SCALES:
+        yield f"{scale:g}x", centre_crops(images, size, scale)
+    yield "grey", np.repeat(plain.mean(axis=3, keepdims=True).round().astype(np.uint8), 3, axis=3)
+
+
 def build_model(cfg: FinetuneConfig):
     """Backbone (preprocessing inside) -> dropout -> softmax over the seven classes."""
     import keras

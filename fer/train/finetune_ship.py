@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from fer.config import CLASSES, REPO_ROOT, RESTRICTED_DATA, pretrained_root
-from fer.train.finetune import (FinetuneConfig, accuracy_f1, centre_crops, load_sources)
+from fer.train.finetune import (FinetuneConfig, accuracy_f1, centre_crops, load_sources,
+                                robustness_views)
 
 #: A LiteRT file may lose at most this much accuracy (points) against the Keras model on any val set.
 MAX_DROP = 0.3
@@ -88,24 +89,11 @@ def _ms_per_face(path: Path, crop: np.ndarray, runs: int = 100, threads: int = 1
     return float(np.median(times) * 1e3)
 
 
-#: Robustness checks: each val set also scored with crops this many times the pipeline's framing
-#: (boxes drawn tighter or looser than BlazeFace's) and in grey.
-ROBUSTNESS_SCALES = (0.9, 1.3)
-
-
 def _robustness(tflite: Path, val: dict, size: int) -> dict:
-    """Accuracy of the served file on each val set: as cut (``1.0``), at ROBUSTNESS_SCALES, in grey."""
-    out = {}
-    for n, s in val.items():
-        labels = s.labels.astype(int)
-        plain = centre_crops(s.images, size)
-        r = {"1x": accuracy_f1(_litert_probs(tflite, plain).argmax(1), labels)}
-        for scale in ROBUSTNESS_SCALES:
-            r[f"{scale:g}x"] = accuracy_f1(_litert_probs(tflite, centre_crops(s.images, size, scale)).argmax(1), labels)
-        grey = np.repeat(plain.mean(axis=3, keepdims=True).round().astype(np.uint8), 3, axis=3)
-        r["grey"] = accuracy_f1(_litert_probs(tflite, grey).argmax(1), labels)
-        out[n] = r
-    return out
+    """Accuracy of the served file on each val set in every ``robustness_views`` view."""
+    return {n: {view: accuracy_f1(_litert_probs(tflite, x).argmax(1), s.labels.astype(int))
+                for view, x in robustness_views(s.images, size)}
+            for n, s in val.items()}
 
 
 def _sha256(path: Path) -> str:
